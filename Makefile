@@ -1,0 +1,97 @@
+# weft: the one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO            ?= go
+BIN           := $(CURDIR)/bin
+CNI_BIN       := $(BIN)/cni
+TOOLS         := $(BIN)/tools
+GOLANGCI_VER  := v2.15.0
+GOLANGCI      := $(TOOLS)/golangci-lint
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X main.version=$(VERSION)
+TEST_TIMEOUT  ?= 45m
+FUZZTIME      ?= 10s
+# Reference CNI plugins, built from the containernetworking/plugins version pinned in go.mod.
+CNI_PLUGINS   := main/bridge ipam/host-local meta/portmap main/loopback
+CNI_MOD       := github.com/containernetworking/plugins/plugins
+
+# Tests find the built binaries through these.
+export WEFT_BIN_DIR := $(BIN)
+export WEFT_CNI_PATH := $(CNI_BIN)
+
+.PHONY: help build cni-plugins deps test unit e2e bench bench-doc demo lint fmt vet tidy check-tidy fuzz clean
+
+help: ## show this help
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/weftd, bin/weft (CNI plugin) and bin/weftctl
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftctl ./cmd/weftctl
+
+cni-plugins: ## build the reference CNI plugins (bridge, host-local, portmap, loopback) into bin/cni
+	@mkdir -p $(CNI_BIN)
+	@for p in $(CNI_PLUGINS); do \
+		CGO_ENABLED=0 $(GO) build -trimpath -o $(CNI_BIN)/$$(basename $$p) $(CNI_MOD)/$$p || exit 1; \
+	done
+
+deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables, nft)
+	@missing=""; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v ethtool >/dev/null || missing="$$missing ethtool"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: need$$missing; run as root or install them" >&2; exit 1; fi; \
+		echo "deps: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: deps build cni-plugins ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+unit: ## run only the tests that need neither root nor built binaries
+	$(GO) test -race -count=1 -short ./...
+
+e2e: deps build cni-plugins ## run the multi-node end-to-end tests (root)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
+
+bench: deps build cni-plugins ## run the benchmarks and write bench/results/<date>-<commit>.json
+	@mkdir -p bench/results
+	$(GO) run ./internal/benchrun -out bench/results
+
+bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newest result
+	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
+
+demo: build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
+	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN)
+
+$(GOLANGCI):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VER)
+
+lint: $(GOLANGCI) ## golangci-lint (staticcheck, vet, errcheck, depguard, formatters)
+	$(GOLANGCI) run ./...
+
+fmt: $(GOLANGCI) ## format the code
+	$(GOLANGCI) fmt ./...
+
+vet: ## go vet
+	$(GO) vet ./...
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+check-tidy: tidy ## fail if go.mod/go.sum are not tidy
+	git diff --exit-code go.mod go.sum
+
+fuzz: ## run each fuzz target for FUZZTIME
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean: ## remove build output
+	rm -rf $(BIN)

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+// Package nstest gives tests their own network namespaces, so that kernel
+// tests never touch the root namespace. Each namespace is a named one (ip
+// netns add), so `ip netns exec` works on it too, and is deleted in
+// t.Cleanup even when the test fails.
+//
+// Go schedules goroutines over OS threads and a namespace belongs to a
+// thread: Do runs work on a fresh locked thread and, if switching back
+// fails, leaves that thread locked so it dies instead of returning to the
+// pool in the wrong namespace.
+package nstest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// RequireRoot skips the test, with a message saying why, unless it runs as
+// root. CI runs as root, so these tests run there.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to create network namespaces (CI runs it as root; try `sudo make test`)")
+	}
+}
+
+// NS is a network namespace owned by one test.
+type NS struct {
+	Name   string
+	Handle netns.NsHandle
+}
+
+// New creates a namespace named "wt-<random>" with loopback up, deleted at cleanup.
+func New(t testing.TB) *NS {
+	t.Helper()
+	RequireRoot(t)
+	name := "wt-" + randHex(4)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("nstest: ip netns add %s: %v: %s", name, err, out)
+	}
+	n := &NS{Name: name}
+	t.Cleanup(func() {
+		if n.Handle.IsOpen() {
+			_ = n.Handle.Close()
+		}
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("nstest: ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatalf("nstest: open netns %s: %v", name, err)
+	}
+	n.Handle = h
+	n.MustRun(t, "ip", "link", "set", "lo", "up")
+	return n
+}
+
+// Path is the namespace's bind-mount path, for CNI_NETNS and the like.
+func (n *NS) Path() string { return "/var/run/netns/" + n.Name }
+
+// Run executes a command inside the namespace (ip netns exec) and returns its
+// combined output.
+func (n *NS) Run(args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("in netns %s: %s: %w: %s", n.Name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// MustRun is Run that fails the test on error.
+func (n *NS) MustRun(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := n.Run(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Do runs f with the calling thread in the namespace. f must not start
+// goroutines that expect to stay in the namespace: only its own thread is.
+func (n *NS) Do(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer func() { _ = orig.Close() }()
+		if err := netns.Set(n.Handle); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns %s: %w", n.Name, err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the thread exits with this goroutine rather than
+			// serving other goroutines from the wrong namespace.
+			errc <- fmt.Errorf("leave netns %s: %w", n.Name, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Veth connects namespace a (interface aName) to namespace b (bName) with a
+// veth pair; both ends are left down and unaddressed.
+func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
+	t.Helper()
+	tmp := "wtv" + randHex(4)
+	a.MustRun(t, "ip", "link", "add", aName, "type", "veth", "peer", "name", tmp)
+	a.MustRun(t, "ip", "link", "set", tmp, "netns", b.Name)
+	b.MustRun(t, "ip", "link", "set", tmp, "name", bName)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
