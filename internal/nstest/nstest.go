@@ -6,10 +6,7 @@
 // netns add), so `ip netns exec` works on it too, and is deleted in
 // t.Cleanup even when the test fails.
 //
-// Go schedules goroutines over OS threads and a namespace belongs to a
-// thread: Do runs work on a fresh locked thread and, if switching back
-// fails, leaves that thread locked so it dies instead of returning to the
-// pool in the wrong namespace.
+// Do runs work on a fresh locked OS thread (see internal/netns).
 package nstest
 
 import (
@@ -18,11 +15,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	wnetns "github.com/weft-net/weft/internal/netns"
 )
 
 // RequireRoot skips the test, with a message saying why, unless it runs as
@@ -92,34 +90,7 @@ func (n *NS) MustRun(t testing.TB, args ...string) string {
 
 // Do runs f with the calling thread in the namespace. f must not start
 // goroutines that expect to stay in the namespace: only its own thread is.
-func (n *NS) Do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer func() { _ = orig.Close() }()
-		if err := netns.Set(n.Handle); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", n.Name, err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the thread exits with this goroutine rather than
-			// serving other goroutines from the wrong namespace.
-			errc <- fmt.Errorf("leave netns %s: %w", n.Name, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (n *NS) Do(f func() error) error { return wnetns.DoHandle(n.Handle, n.Name, f) }
 
 // Veth connects namespace a (interface aName) to namespace b (bName) with a
 // veth pair; both ends are left down and unaddressed.

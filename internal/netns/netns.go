@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+// Package netns manages named network namespaces (the ones `ip netns`
+// shows) for weft's test topologies, demo and benchmarks: create, delete,
+// run a command inside, and run Go code inside on a locked OS thread.
+//
+// A namespace belongs to an OS thread, not to a goroutine: Do runs its
+// function on a fresh locked thread and, if switching back fails, leaves
+// that thread locked so the runtime discards it instead of reusing it in the
+// wrong namespace.
+package netns
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// Path returns the bind-mount path of a named namespace.
+func Path(name string) string { return "/var/run/netns/" + name }
+
+// Create adds a named namespace and brings its loopback up.
+func Create(name string) error {
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns add %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	if _, err := Exec(name, "ip", "link", "set", "lo", "up"); err != nil {
+		_ = Delete(name)
+		return err
+	}
+	return nil
+}
+
+// Delete removes a named namespace; a missing one is not an error.
+func Delete(name string) error {
+	out, err := exec.Command("ip", "netns", "del", name).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "No such file") {
+		return fmt.Errorf("ip netns del %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Exec runs a command inside the namespace (ip netns exec) and returns its
+// combined output.
+func Exec(name string, args ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", name}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("in netns %s: %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// Command returns an unstarted command that runs inside the namespace.
+func Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", name}, args...)...)
+}
+
+// Do runs f with the calling OS thread inside the named namespace. f must
+// not rely on goroutines it starts being in the namespace.
+func Do(name string, f func() error) error {
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer func() { _ = h.Close() }()
+	return DoHandle(h, name, f)
+}
+
+// DoHandle is Do for an already open namespace handle.
+func DoHandle(h netns.NsHandle, name string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer func() { _ = orig.Close() }()
+		if err := netns.Set(h); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns %s: %w", name, err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the thread exits with this goroutine rather than
+			// serving other goroutines from the wrong namespace.
+			errc <- fmt.Errorf("leave netns %s: %w", name, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
