@@ -64,8 +64,8 @@ bench: deps build cni-plugins ## run the benchmarks and write bench/results/<dat
 bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newest result
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
 
-demo: build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
-	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN)
+demo: deps build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
+	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist
 
 $(GOLANGCI):
 	@mkdir -p $(TOOLS)

@@ -1,17 +1,87 @@
 // SPDX-License-Identifier: Apache-2.0
 // Copyright 2026 The weft Authors
 
-// Command weftctl is the weft operator CLI (not implemented yet: see issue 6).
+// Command weftctl is the weft operator's CLI: network config, leases,
+// reservations, a node doctor and a one-command demo cluster.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"sort"
+	"syscall"
 )
 
 var version = "dev"
 
+// command is one weftctl subcommand; run gets the arguments after its name.
+type command struct {
+	summary string
+	hidden  bool
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// exitError carries a specific exit code (doctor: 1 when unhealthy).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func commands() map[string]command {
+	return map[string]command{
+		"demo":        {summary: "run a 3-node weft cluster in network namespaces and show it working (root)", run: runDemo},
+		"etcd-server": {summary: "run an etcd member (for the demo and test topologies)", hidden: true, run: runEtcdServer},
+		"version": {summary: "print the version", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
+			_, err := fmt.Fprintln(out, "weftctl", version)
+			return err
+		}},
+	}
+}
+
 func main() {
-	fmt.Fprintf(os.Stderr, "usage: weftctl ...\nweftctl %s: the weft operator CLI (not implemented yet: see issue 6)\n", version)
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr, cmds)
+		return 2
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "weftctl: unknown command %q\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+		var e exitError
+		if errors.As(err, &e) {
+			return e.code
+		}
+		fmt.Fprintf(stderr, "weftctl %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: weftctl <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n, c := range cmds {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun `weftctl <command> --help` for its flags.")
 }

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/weft-net/weft/internal/netns"
+)
+
+// Ping sends ICMP echo requests from inside namespace ns to dst and returns
+// the round-trip time of the first reply. It tries up to count times, each
+// waiting timeout. The socket is created inside ns, so the packets never
+// touch the root namespace.
+func Ping(ns string, dst netip.Addr, count int, timeout time.Duration) (time.Duration, error) {
+	var conn net.PacketConn
+	if err := netns.Do(ns, func() (err error) {
+		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("ping %s from %s: %w", dst, ns, err)
+	}
+	defer conn.Close()
+	id := uint16(time.Now().UnixNano())
+	var last error
+	for seq := 1; seq <= count; seq++ {
+		msg := echoRequest(id, uint16(seq))
+		start := time.Now()
+		if _, err := conn.WriteTo(msg, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+			last = err
+			time.Sleep(timeout)
+			continue
+		}
+		_ = conn.SetReadDeadline(start.Add(timeout))
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				last = err
+				break
+			}
+			// Raw ICMP sockets see every ICMP packet: match the reply to our echo.
+			if n >= 8 && buf[0] == 0 && binary.BigEndian.Uint16(buf[4:]) == id &&
+				binary.BigEndian.Uint16(buf[6:]) == uint16(seq) && from.String() == dst.String() {
+				return time.Since(start), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("ping %s from %s: no reply after %d tries: %w", dst, ns, count, last)
+}
+
+func echoRequest(id, seq uint16) []byte {
+	b := make([]byte, 16)
+	b[0] = 8 // echo request
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], seq)
+	copy(b[8:], "weftping")
+	binary.BigEndian.PutUint16(b[2:], icmpChecksum(b))
+	return b
+}
+
+func icmpChecksum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+// TCPTransfer sends size bytes over TCP from namespace srcNS to dst (a
+// listener opened in dstNS on dst:port) and checks that every byte arrived
+// intact. It returns the achieved throughput in bytes per second.
+func TCPTransfer(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port uint16, size int64, timeout time.Duration) (float64, error) {
+	addr := netip.AddrPortFrom(dst, port).String()
+	var ln net.Listener
+	if err := netns.Do(dstNS, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("tcp listen %s in %s: %w", addr, dstNS, err)
+	}
+	defer ln.Close()
+	type result struct {
+		n   int64
+		sum [32]byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var r result
+		r.n, r.err = n, err
+		copy(r.sum[:], h.Sum(nil))
+		got <- r
+	}()
+	var conn net.Conn
+	if err := netns.Do(srcNS, func() (err error) {
+		d := net.Dialer{Timeout: timeout}
+		conn, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("tcp connect %s from %s: %w", addr, srcNS, err)
+	}
+	start := time.Now()
+	_ = conn.SetDeadline(start.Add(timeout))
+	h := sha256.New()
+	src := io.TeeReader(io.LimitReader(patternReader{}, size), h)
+	if _, err := io.Copy(conn, src); err != nil {
+		conn.Close()
+		return 0, fmt.Errorf("tcp send to %s: %w", addr, err)
+	}
+	_ = conn.Close()
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("tcp transfer to %s: receiver timed out", addr)
+	}
+	elapsed := time.Since(start)
+	if r.err != nil {
+		return 0, fmt.Errorf("tcp receive at %s: %w", addr, r.err)
+	}
+	var want [32]byte
+	copy(want[:], h.Sum(nil))
+	if r.n != size || r.sum != want {
+		return 0, fmt.Errorf("tcp transfer to %s: received %d of %d bytes (checksum match %t)", addr, r.n, size, r.sum == want)
+	}
+	return float64(size) / elapsed.Seconds(), nil
+}
+
+// patternReader yields a non-trivial byte pattern, so corruption shows in the checksum.
+type patternReader struct{}
+
+func (patternReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i*7 + i>>8)
+	}
+	return len(p), nil
+}
