@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+// Command benchrun runs weft's Go benchmarks (`make bench`) and records the
+// results, with the machine, date and commit, in
+// bench/results/<date>-<commit>.json. With -doc it regenerates the results
+// table in Documentation/benchmarks.md from the newest result file, a
+// deliberate step (`make bench-doc`) so that the doc changes only when
+// someone means it to.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Result is one benchmark's numbers over all runs.
+type Result struct {
+	Package string               `json:"package"`
+	Name    string               `json:"name"`
+	Runs    int                  `json:"runs"`
+	Metrics map[string][]float64 `json:"metrics"` // unit → value per run
+}
+
+// Report is one `make bench` run.
+type Report struct {
+	Date    string   `json:"date"`
+	Commit  string   `json:"commit"`
+	Machine string   `json:"machine"`
+	Results []Result `json:"results"`
+}
+
+func main() {
+	out := flag.String("out", "", "directory to write the result JSON into")
+	doc := flag.String("doc", "", "markdown file whose generated table to refresh")
+	in := flag.String("in", "bench/results", "directory of result files (with -doc)")
+	count := flag.Int("count", 3, "runs per benchmark")
+	pkgs := flag.String("pkgs", "./...", "packages to benchmark")
+	flag.Parse()
+	var err error
+	switch {
+	case *doc != "":
+		err = refreshDoc(*doc, *in)
+	case *out != "":
+		err = runAll(*out, *pkgs, *count)
+	default:
+		err = fmt.Errorf("give -out DIR or -doc FILE")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+func runAll(outDir, pkgs string, count int) error {
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "-count", strconv.Itoa(count), "-timeout", "20m", pkgs)
+	var buf bytes.Buffer
+	cmd.Stdout = io.MultiWriter(os.Stdout, &buf)
+	cmd.Stderr = os.Stderr
+	runErr := cmd.Run()
+	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(), Machine: machine(), Results: parse(&buf)}
+	if len(rep.Results) == 0 {
+		return fmt.Errorf("no benchmark results (go test: %v)", runErr)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(outDir, time.Now().UTC().Format("2006-01-02")+"-"+rep.Commit+".json")
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(name, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("results written to", name)
+	if runErr != nil {
+		return fmt.Errorf("some benchmarks failed: %w", runErr)
+	}
+	return nil
+}
+
+// parse reads `go test -bench` output: "pkg: X" lines and benchmark lines of
+// name, iterations, then value/unit pairs.
+func parse(r io.Reader) []Result {
+	byKey := map[string]*Result{}
+	var order []string
+	pkg := ""
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
+			pkg = strings.TrimSpace(p)
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i] // drop the GOMAXPROCS suffix
+		}
+		k := pkg + " " + name
+		res, ok := byKey[k]
+		if !ok {
+			res = &Result{Package: pkg, Name: name, Metrics: map[string][]float64{}}
+			byKey[k] = res
+			order = append(order, k)
+		}
+		res.Runs++
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err == nil {
+				res.Metrics[f[i+1]] = append(res.Metrics[f[i+1]], v)
+			}
+		}
+	}
+	out := make([]Result, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byKey[k])
+	}
+	return out
+}
+
+func commit() string {
+	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return fmt.Sprintf("%s, %d CPUs, %s, Linux %s", model, runtime.NumCPU(), runtime.Version(), strings.TrimSpace(string(kernel)))
+}
+
+const (
+	beginMark = "<!-- BEGIN GENERATED: make bench-doc -->"
+	endMark   = "<!-- END GENERATED -->"
+)
+
+func refreshDoc(docPath, inDir string) error {
+	files, _ := filepath.Glob(filepath.Join(inDir, "*.json"))
+	if len(files) == 0 {
+		return fmt.Errorf("no results in %s: run make bench first", inDir)
+	}
+	sort.Slice(files, func(i, j int) bool {
+		a, _ := os.Stat(files[i])
+		b, _ := os.Stat(files[j])
+		return a.ModTime().Before(b.ModTime())
+	})
+	b, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", files[len(files)-1], err)
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "%s\nCommit %s, %s, on %s. Each cell: min / median / max over %s.\n\n",
+		beginMark, rep.Commit, rep.Date, rep.Machine, "the runs")
+	t.WriteString("| benchmark | metric | min | median | max |\n|---|---|---|---|---|\n")
+	for _, r := range rep.Results {
+		units := make([]string, 0, len(r.Metrics))
+		for u := range r.Metrics {
+			units = append(units, u)
+		}
+		sort.Strings(units)
+		for _, u := range units {
+			lo, med, hi := stats(r.Metrics[u])
+			fmt.Fprintf(&t, "| %s %s | %s | %s | %s | %s |\n", filepath.Base(r.Package), r.Name, u, num(lo), num(med), num(hi))
+		}
+	}
+	t.WriteString(endMark)
+	doc, _ := os.ReadFile(docPath)
+	s := string(doc)
+	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
+	if i >= 0 && j > i {
+		s = s[:i] + t.String() + s[j+len(endMark):]
+	} else {
+		s += "\n## Latest `make bench` run\n\n" + t.String() + "\n"
+	}
+	return os.WriteFile(docPath, []byte(s), 0o644)
+}
+
+func stats(v []float64) (lo, med, hi float64) {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[0], s[len(s)/2], s[len(s)-1]
+}
+
+func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
