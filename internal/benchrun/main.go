@@ -72,7 +72,7 @@ func runAll(outDir, pkgs string, count int) error {
 	runErr := cmd.Run()
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(), Machine: machine(), Results: parse(&buf)}
 	if len(rep.Results) == 0 {
-		return fmt.Errorf("no benchmark results (go test: %v)", runErr)
+		return fmt.Errorf("no benchmark results (go test: %w)", runErr)
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
