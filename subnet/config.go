@@ -92,19 +92,31 @@ type rawBackend struct {
 	TxChecksumOffload *string
 }
 
+// ErrInvalidConfig is matched (errors.Is) by every error ParseConfig
+// returns, so callers can tell a bad config from an unreachable etcd.
+var ErrInvalidConfig = errors.New("invalid network config")
+
+// configError keeps ParseConfig's message as written while matching
+// ErrInvalidConfig.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+
+func (e configError) Unwrap() []error { return []error{e.err, ErrInvalidConfig} }
+
 // ParseConfig decodes, defaults and validates a network config. Its errors
 // name the JSON key, quote the value and say what is wrong; every problem
-// found is reported (joined), not just the first.
+// found is reported (joined), not just the first. They match ErrInvalidConfig.
 func ParseConfig(data []byte) (*Config, error) {
 	var raw rawConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("network config is not valid JSON: %w", describeJSONError(err))
+		return nil, configError{fmt.Errorf("network config is not valid JSON: %w", describeJSONError(err))}
 	}
 	var p configParser
 	c := p.parse(&raw)
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		return nil, configError{errors.Join(p.errs...)}
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ package subnet
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -104,6 +105,9 @@ func TestParseConfigErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("error %q does not match ErrInvalidConfig", err)
 			}
 		})
 	}
