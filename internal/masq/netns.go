@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package masq
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// inNetNS runs f with its OS thread in the network namespace fd, or directly
+// when fd is 0 (the caller's namespace, as for nftables.Conn). Only f's own
+// thread is in the namespace: it must not rely on goroutines it starts, but
+// processes it execs inherit the namespace. If switching back fails the
+// thread stays locked, so the runtime discards it instead of reusing it in
+// the wrong namespace.
+func inNetNS(fd int, f func() error) error {
+	if fd == 0 {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns fd %d: %w", fd, err)
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("return from netns fd %d: %w", fd, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// sysctlFiles are the forwarding switches per family.
+const (
+	ipv4ForwardFile = "/proc/sys/net/ipv4/ip_forward"
+	ipv6ForwardFile = "/proc/sys/net/ipv6/conf/all/forwarding"
+)
+
+// EnableIPForwarding sets net.ipv4.ip_forward=1, and with an IPv6 pod
+// network net.ipv6.conf.all.forwarding=1, in the Manager's namespace. The
+// node forwards pod traffic only with these set; flanneld leaves them to the
+// distribution, weftd sets them. Idempotent; a value already 1 is not
+// rewritten. Safe for concurrent use.
+func (m *Manager) EnableIPForwarding() error {
+	var files []string
+	if _, ok := prefixOf(m.cfg.PodNetworks, true); ok {
+		files = append(files, ipv4ForwardFile)
+	}
+	if _, ok := prefixOf(m.cfg.PodNetworks, false); ok {
+		files = append(files, ipv6ForwardFile)
+	}
+	// /proc/sys/net belongs to the namespace of the thread that opens it.
+	return inNetNS(m.netnsFd, func() error {
+		for _, f := range files {
+			if err := setSysctl(f, "1"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func setSysctl(file, value string) error {
+	cur, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", file, err)
+	}
+	if string(cur) == value+"\n" {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
+}
