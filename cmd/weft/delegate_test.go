@@ -73,8 +73,8 @@ func TestBuildDelegate(t *testing.T) {
 		{name: "release-with-env", conf: `{"cniVersion":"1.1.0","name":"weft","type":"weft"}`, env: weftdEnv, release: true},
 		{name: "release-without-env", conf: `{"cniVersion":"1.1.0","name":"weft","type":"weft"}`, release: true},
 		{
-			name: "release-without-env-user-ranges",
-			conf: `{"cniVersion":"1.1.0","name":"weft","type":"weft","ipam":{"ranges":[[{"subnet":"10.9.0.0/24"}]]}}`,
+			name:    "release-without-env-user-ranges",
+			conf:    `{"cniVersion":"1.1.0","name":"weft","type":"weft","ipam":{"ranges":[[{"subnet":"10.9.0.0/24"}]]}}`,
 			release: true,
 		},
 		{

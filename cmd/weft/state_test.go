@@ -68,7 +68,9 @@ func TestStateStoreSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Slice(removed, func(i, j int) bool { return removed[i].ContainerID+removed[i].IfName < removed[j].ContainerID+removed[j].IfName })
+	sort.Slice(removed, func(i, j int) bool {
+		return removed[i].ContainerID+removed[i].IfName < removed[j].ContainerID+removed[j].IfName
+	})
 	want := []attachment{{"a-b", "c:eth0"}, {"corrupt", "eth0"}, {"gone", "eth0"}, {"keep", "net1"}}
 	if diff := cmp.Diff(want, removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
