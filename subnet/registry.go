@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -115,4 +117,36 @@ func (t EventType) String() string {
 type Event struct {
 	Type  EventType
 	Lease Lease
+}
+
+// DiffLeases returns the events that turn the lease set old into cur:
+// Removed for keys only in old, then Added for keys new in cur or whose
+// lease changed (value, etcd lease or revision), each group sorted by key.
+// Registries use it to resynchronise a watcher after a re-list. Pure.
+func DiffLeases(old, cur []Lease) []Event {
+	byKey := make(map[string]Lease, len(old))
+	for _, l := range old {
+		byKey[l.Key()] = l
+	}
+	var added []Event
+	for _, l := range cur {
+		k := l.Key()
+		prev, ok := byKey[k]
+		delete(byKey, k)
+		if ok && leaseEqual(prev, l) {
+			continue
+		}
+		added = append(added, Event{Type: EventAdded, Lease: l})
+	}
+	removed := make([]Event, 0, len(byKey)+len(added))
+	for _, l := range byKey {
+		removed = append(removed, Event{Type: EventRemoved, Lease: l})
+	}
+	slices.SortFunc(removed, func(a, b Event) int { return strings.Compare(a.Lease.Key(), b.Lease.Key()) })
+	slices.SortFunc(added, func(a, b Event) int { return strings.Compare(a.Lease.Key(), b.Lease.Key()) })
+	return append(removed, added...)
+}
+
+func leaseEqual(a, b Lease) bool {
+	return a.ModRevision == b.ModRevision && a.LeaseID == b.LeaseID && attrsEqual(a.Attrs, b.Attrs)
 }

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package etcd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/weft-net/weft/subnet"
+)
+
+// Reconnect delays: they double from minBackoff to maxBackoff while etcd
+// stays unreachable, so a down etcd costs a handful of requests a minute.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 10 * time.Second
+	// stableAfter is how long a watch must run (or deliver events) for its
+	// next failure to count as a new incident, logged and backed off anew.
+	stableAfter = 30 * time.Second
+)
+
+var errWatchClosed = errors.New("watch channel closed")
+
+// WatchLeases implements subnet.Registry. It watches SubnetsPrefix from
+// rev+1 with WithRequireLeader (a member cut off from its cluster ends the
+// watch instead of going silent). When the watch ends (compaction, no
+// leader, a closed stream) it re-lists with backoff and delivers the
+// difference to the lease set it tracks, then watches from the list's
+// revision. It logs one warning per incident.
+func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev int64, fn func([]subnet.Event)) error {
+	w := &watcher{r: r, fn: fn, rev: rev, state: make(map[string]subnet.Lease, len(known)), delay: minBackoff}
+	for _, l := range known {
+		w.state[l.Key()] = l
+	}
+	for {
+		start := time.Now()
+		delivered, err := w.watch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if delivered || time.Since(start) >= stableAfter {
+			w.endIncident()
+		}
+		w.beginIncident(err)
+		if !w.resync(ctx) {
+			return nil
+		}
+	}
+}
+
+// watcher is the state of one WatchLeases call.
+type watcher struct {
+	r     *Registry
+	fn    func([]subnet.Event)
+	rev   int64                   // last revision delivered
+	state map[string]subnet.Lease // by Lease.Key(): the set the caller holds
+
+	failing  bool // an incident is under way
+	resynced bool // the incident's first resync was logged
+	retries  int
+	delay    time.Duration
+}
+
+// watch runs one etcd watch until it fails or ctx is done. delivered says
+// whether any event came through (the watch was healthy).
+func (w *watcher) watch(ctx context.Context) (delivered bool, err error) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1))
+	for resp := range ch {
+		if err := resp.Err(); err != nil {
+			return delivered, err
+		}
+		if len(resp.Events) == 0 {
+			continue
+		}
+		delivered = true
+		// Resume after the last event, not the header revision: a catching-up
+		// watch may report the current revision with more events to come.
+		w.rev = max(w.rev, resp.Events[len(resp.Events)-1].Kv.ModRevision)
+		if batch := w.apply(resp.Events); len(batch) > 0 {
+			w.fn(batch)
+		}
+	}
+	return delivered, errWatchClosed
+}
+
+// apply updates the tracked set with watch events and returns the batch to
+// deliver. A malformed value keeps the key's last good lease; a delete of a
+// key never delivered (malformed from the start) is not reported.
+func (w *watcher) apply(evs []*clientv3.Event) []subnet.Event {
+	batch := make([]subnet.Event, 0, len(evs))
+	for _, ev := range evs {
+		if ev.Type == clientv3.EventTypePut {
+			l, err := w.r.decode(ev.Kv)
+			if err != nil {
+				w.r.warnMalformed(ev.Kv, err)
+				continue
+			}
+			w.state[l.Key()] = l
+			batch = append(batch, subnet.Event{Type: subnet.EventAdded, Lease: l})
+			continue
+		}
+		sn, sn6, err := subnet.ParseSubnetKey(strings.TrimPrefix(string(ev.Kv.Key), w.r.SubnetsPrefix()))
+		if err != nil {
+			continue
+		}
+		key := subnet.SubnetKey(sn, sn6)
+		if l, ok := w.state[key]; ok {
+			delete(w.state, key)
+			batch = append(batch, subnet.Event{Type: subnet.EventRemoved, Lease: l})
+		}
+	}
+	return batch
+}
+
+// resync re-lists until it succeeds (false if ctx ended first) and
+// delivers the difference to the tracked set.
+func (w *watcher) resync(ctx context.Context) bool {
+	for {
+		if !w.sleep(ctx) {
+			return false
+		}
+		leases, malformed, rev, err := w.r.list(ctx)
+		if err == nil {
+			w.replace(leases, malformed, rev)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		w.retries++
+		w.r.log.WithError(err).WithField("attempts", w.retries).Debug("re-list leases failed, retrying")
+	}
+}
+
+func (w *watcher) replace(leases []subnet.Lease, malformed map[string]bool, rev int64) {
+	old := make([]subnet.Lease, 0, len(w.state))
+	for _, l := range w.state {
+		old = append(old, l)
+	}
+	next := make(map[string]subnet.Lease, len(leases))
+	for _, l := range leases {
+		next[l.Key()] = l
+	}
+	for k := range malformed {
+		if l, ok := w.state[k]; ok {
+			next[k] = l
+			leases = append(leases, l)
+		}
+	}
+	events := subnet.DiffLeases(old, leases)
+	w.state, w.rev = next, rev
+	log := w.r.log.WithFields(logrus.Fields{"revision": rev, "leases": len(next), "changes": len(events)})
+	if !w.resynced {
+		log.Info("lease watch resynchronised by re-listing")
+		w.resynced = true
+	} else {
+		log.Debug("lease watch resynchronised by re-listing")
+	}
+	if len(events) > 0 {
+		w.fn(events)
+	}
+}
+
+// beginIncident records a watch failure, warning once per incident.
+func (w *watcher) beginIncident(err error) {
+	if w.failing {
+		w.r.log.WithError(err).Debug("lease watch ended again")
+		return
+	}
+	w.failing = true
+	w.r.log.WithError(err).WithField("revision", w.rev).Warn("lease watch interrupted, re-listing with backoff")
+}
+
+func (w *watcher) endIncident() {
+	w.failing, w.resynced, w.retries, w.delay = false, false, 0, minBackoff
+}
+
+// sleep waits the current backoff delay and doubles it.
+func (w *watcher) sleep(ctx context.Context) bool {
+	t := time.NewTimer(w.delay)
+	defer t.Stop()
+	w.delay = min(w.delay*2, maxBackoff)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
