@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package netlinkdp
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/weft-net/weft/backend/dataplane"
+)
+
+func nlNeigh(n dataplane.Neigh) *netlink.Neigh {
+	fam := unix.AF_INET
+	if n.IP.Is6() {
+		fam = unix.AF_INET6
+	}
+	return &netlink.Neigh{
+		LinkIndex: n.LinkIndex, Family: fam, State: netlink.NUD_PERMANENT, Type: unix.RTN_UNICAST,
+		IP: ipOf(n.IP), HardwareAddr: n.MAC.HardwareAddr(),
+	}
+}
+
+func nlFDB(e dataplane.FDBEntry) *netlink.Neigh {
+	return &netlink.Neigh{
+		LinkIndex: e.LinkIndex, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT, Flags: netlink.NTF_SELF,
+		IP: ipOf(e.Dst), HardwareAddr: e.MAC.HardwareAddr(),
+	}
+}
+
+func neighOf(n *netlink.Neigh) dataplane.Neigh {
+	return dataplane.Neigh{LinkIndex: n.LinkIndex, IP: addrOf(n.IP), MAC: macOf(n.HardwareAddr)}
+}
+
+func fdbOf(n *netlink.Neigh) dataplane.FDBEntry {
+	return dataplane.FDBEntry{LinkIndex: n.LinkIndex, MAC: macOf(n.HardwareAddr), Dst: addrOf(n.IP)}
+}
+
+// Neighs lists the permanent IPv4 and IPv6 neighbour entries of a link.
+func (d *Dataplane) Neighs(index int) ([]dataplane.Neigh, error) {
+	var out []dataplane.Neigh
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		ns, err := d.h.NeighList(index, fam)
+		if err != nil {
+			return nil, fmt.Errorf("list neighbours of link %d: %w", index, err)
+		}
+		for i := range ns {
+			if ns[i].State&netlink.NUD_PERMANENT != 0 {
+				out = append(out, neighOf(&ns[i]))
+			}
+		}
+	}
+	return out, nil
+}
+
+// SetNeigh adds or replaces a permanent neighbour entry.
+func (d *Dataplane) SetNeigh(n dataplane.Neigh) error {
+	if err := d.h.NeighSet(nlNeigh(n)); err != nil {
+		return fmt.Errorf("set neighbour %s lladdr %s dev %d: %w", n.IP, n.MAC, n.LinkIndex, err)
+	}
+	return nil
+}
+
+// DelNeigh deletes a neighbour entry; a missing one is not an error.
+func (d *Dataplane) DelNeigh(n dataplane.Neigh) error {
+	if err := d.h.NeighDel(nlNeigh(n)); err != nil && !gone(err) {
+		return fmt.Errorf("delete neighbour %s dev %d: %w", n.IP, n.LinkIndex, err)
+	}
+	return nil
+}
+
+// FDB lists the entries with a remote destination of a VXLAN link.
+func (d *Dataplane) FDB(index int) ([]dataplane.FDBEntry, error) {
+	ns, err := d.h.NeighList(index, unix.AF_BRIDGE)
+	if err != nil {
+		return nil, fmt.Errorf("list fdb of link %d: %w", index, err)
+	}
+	var out []dataplane.FDBEntry
+	for i := range ns {
+		if ns[i].IP != nil && ns[i].LinkIndex == index {
+			out = append(out, fdbOf(&ns[i]))
+		}
+	}
+	return out, nil
+}
+
+// SetFDB adds or replaces the permanent entry of a MAC (`bridge fdb replace`).
+func (d *Dataplane) SetFDB(e dataplane.FDBEntry) error {
+	if err := d.h.NeighSet(nlFDB(e)); err != nil {
+		return fmt.Errorf("set fdb %s dst %s dev %d: %w", e.MAC, e.Dst, e.LinkIndex, err)
+	}
+	return nil
+}
+
+// DelFDB deletes one MAC → destination entry; a missing one is not an error.
+func (d *Dataplane) DelFDB(e dataplane.FDBEntry) error {
+	if err := d.h.NeighDel(nlFDB(e)); err != nil && !gone(err) {
+		return fmt.Errorf("delete fdb %s dst %s dev %d: %w", e.MAC, e.Dst, e.LinkIndex, err)
+	}
+	return nil
+}
+
+func nlRoute(r dataplane.Route) *netlink.Route {
+	nr := &netlink.Route{
+		Dst: ipNetOf(r.Dst), Gw: ipOf(r.Gw), LinkIndex: r.LinkIndex,
+		Protocol: netlink.RouteProtocol(r.Protocol), Table: unix.RT_TABLE_MAIN,
+	}
+	if r.OnLink {
+		nr.Flags = int(netlink.FLAG_ONLINK)
+	}
+	if !r.Gw.IsValid() {
+		nr.Scope = netlink.SCOPE_LINK
+	}
+	return nr
+}
+
+func routeOf(r *netlink.Route) dataplane.Route {
+	return dataplane.Route{
+		Dst: prefixOf(r.Dst), Gw: addrOf(r.Gw), LinkIndex: r.LinkIndex,
+		OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, Protocol: uint8(r.Protocol), Src: addrOf(r.Src),
+	}
+}
+
+// Routes lists the unicast single-path routes of the main table.
+func (d *Dataplane) Routes(f dataplane.Family) ([]dataplane.Route, error) {
+	var out []dataplane.Route
+	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST}
+	err := d.h.RouteListFilteredIter(familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE,
+		func(r netlink.Route) bool {
+			if len(r.MultiPath) == 0 {
+				out = append(out, routeOf(&r))
+			}
+			return true
+		})
+	if err != nil {
+		return nil, fmt.Errorf("list %s routes: %w", f, err)
+	}
+	return out, nil
+}
+
+// ReplaceRoute adds or replaces a main-table route.
+func (d *Dataplane) ReplaceRoute(r dataplane.Route) error {
+	if err := d.h.RouteReplace(nlRoute(r)); err != nil {
+		return fmt.Errorf("replace route %s via %s dev %d: %w", r.Dst, r.Gw, r.LinkIndex, err)
+	}
+	return nil
+}
+
+// DelRoute deletes the main-table route matching Dst, LinkIndex and
+// Protocol (whatever its gateway); a missing one is not an error.
+func (d *Dataplane) DelRoute(r dataplane.Route) error {
+	nr := &netlink.Route{
+		Dst: ipNetOf(r.Dst), LinkIndex: r.LinkIndex, Protocol: netlink.RouteProtocol(r.Protocol),
+		Table: unix.RT_TABLE_MAIN,
+	}
+	if err := d.h.RouteDel(nr); err != nil && !gone(err) {
+		return fmt.Errorf("delete route %s dev %d: %w", r.Dst, r.LinkIndex, err)
+	}
+	return nil
+}
+
+// RouteGet returns the route the kernel would use for dst.
+func (d *Dataplane) RouteGet(dst netip.Addr) (dataplane.Route, error) {
+	rs, err := d.h.RouteGet(ipOf(dst))
+	if err != nil {
+		if errorsIsUnreachable(err) {
+			return dataplane.Route{}, fmt.Errorf("route to %s: %w", dst, dataplane.ErrNotFound)
+		}
+		return dataplane.Route{}, fmt.Errorf("get route to %s: %w", dst, err)
+	}
+	if len(rs) == 0 {
+		return dataplane.Route{}, fmt.Errorf("route to %s: %w", dst, dataplane.ErrNotFound)
+	}
+	r := routeOf(&rs[0])
+	r.Dst = netip.PrefixFrom(dst, dst.BitLen())
+	return r, nil
+}
+
+// DefaultRouteLink returns the link of the lowest-metric default route.
+func (d *Dataplane) DefaultRouteLink(f dataplane.Family) (int, error) {
+	best, bestPrio := 0, -1
+	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN}
+	err := d.h.RouteListFilteredIter(familyOf(f), filter, netlink.RT_FILTER_TABLE, func(r netlink.Route) bool {
+		if p := prefixOf(r.Dst); (r.Dst == nil || p.Bits() == 0) && r.LinkIndex > 0 &&
+			(bestPrio < 0 || r.Priority < bestPrio) {
+			best, bestPrio = r.LinkIndex, r.Priority
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list %s routes: %w", f, err)
+	}
+	if best == 0 {
+		return 0, fmt.Errorf("%s default route: %w", f, dataplane.ErrNotFound)
+	}
+	return best, nil
+}
