@@ -45,28 +45,28 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.PodNetworks) == 0 {
-		errs = append(errs, errors.New("PodNetworks: want at least one pod network, got none"))
+		errs = append(errs, errors.New("Config.PodNetworks: want at least one pod network, got none"))
 	}
-	if err := checkPrefixes("PodNetworks", c.PodNetworks); err != nil {
+	if err := checkPrefixes("Config.PodNetworks", c.PodNetworks); err != nil {
 		errs = append(errs, err)
 	}
-	if err := checkPrefixes("NodeSubnets", c.NodeSubnets); err != nil {
+	if err := checkPrefixes("Config.NodeSubnets", c.NodeSubnets); err != nil {
 		errs = append(errs, err)
 	}
 	for _, s := range c.NodeSubnets {
 		if pod, ok := prefixOf(c.PodNetworks, s.Addr().Is4()); !ok || !pod.Contains(s.Addr()) || s.Bits() < pod.Bits() {
-			errs = append(errs, fmt.Errorf("NodeSubnets: %s is not inside a pod network %v", s, c.PodNetworks))
+			errs = append(errs, fmt.Errorf("Config.NodeSubnets: %s is not inside a pod network %v", s, c.PodNetworks))
 		}
 	}
 	if c.Masquerade {
 		for _, p := range c.PodNetworks {
 			if _, ok := prefixOf(c.NodeSubnets, p.Addr().Is4()); !ok {
-				errs = append(errs, fmt.Errorf("NodeSubnets: Masquerade needs this node's subnet inside %s, got none", p))
+				errs = append(errs, fmt.Errorf("Config.NodeSubnets: Masquerade needs this node's subnet inside %s, got none", p))
 			}
 		}
 	}
 	if c.Interval < 0 {
-		errs = append(errs, fmt.Errorf("Interval: want a positive duration, got %s", c.Interval))
+		errs = append(errs, fmt.Errorf("Config.Interval: want a positive duration, got %s", c.Interval))
 	}
 	return errors.Join(errs...)
 }

@@ -45,7 +45,7 @@ func WithNetNSFd(fd int) Option {
 // kernel: call Apply or Run.
 func New(cfg Config, opts ...Option) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("masq config: %w", err)
+		return nil, fmt.Errorf("masq: %w", err)
 	}
 	cfg = cfg.withDefaults()
 	m := &Manager{cfg: cfg, fullyRandom: true}
