@@ -333,3 +333,24 @@ func forwardRules(t *testing.T, ns *nstest.NS, bin string) string {
 	}
 	return b.String()
 }
+
+// TestNoIptablesForward: weft creates no iptables table or chain; without a
+// FORWARD chain there is no iptables policy to override.
+func TestNoIptablesForward(t *testing.T) {
+	ns := nstest.New(t)
+	ns.MustRun(t, "iptables-nft", "-A", "INPUT", "-j", "ACCEPT")
+	m := newManager(t, testConfig(t), ns)
+	if err := m.Apply(); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	want := "table ip filter\ntable inet weft\n"
+	if diff := cmp.Diff(want, nft(t, ns, "list", "tables")); diff != "" {
+		t.Errorf("tables (-want +got):\n%s", diff)
+	}
+	if out := nft(t, ns, "list", "table", "ip", "filter"); strings.Contains(out, "FORWARD") {
+		t.Errorf("weft created iptables' FORWARD chain:\n%s", out)
+	}
+	if tables, _ := ns.Run("cat", "/proc/net/ip_tables_names"); tables != "" {
+		t.Errorf("weft created legacy iptables tables: %q", tables)
+	}
+}

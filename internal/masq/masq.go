@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -66,7 +67,10 @@ func New(cfg Config, opts ...Option) (*Manager, error) {
 // table is replaced in one atomic batch. It returns the joined errors of the
 // parts it could not bring in line; the other parts are still applied.
 func (m *Manager) Apply() error {
-	_, err := m.ensure()
+	changed, err := m.ensure(true)
+	if len(changed) > 0 {
+		m.log.WithField("changed", strings.Join(changed, ", ")).Info("masquerade and forward rules applied")
+	}
 	return err
 }
 
@@ -100,9 +104,10 @@ func (m *Manager) Remove() error {
 	return nil
 }
 
-// ensure checks every part and repairs what differs. It returns what it
-// changed, for logs and the repair count.
-func (m *Manager) ensure() ([]string, error) {
+// ensure checks every part and repairs what differs, legacy iptables only
+// if withLegacy (it costs a process and nftables events say nothing about
+// it). It returns what it changed, for logs and the repair count.
+func (m *Manager) ensure(withLegacy bool) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stats.checks.Add(1)
@@ -121,6 +126,9 @@ func (m *Manager) ensure() ([]string, error) {
 	for _, v4 := range []bool{true, false} {
 		did, err := m.ensureNFTForward(v4, forwardSpecs(m.cfg, v4))
 		note(familyName(v4)+" filter FORWARD", did, err)
+		if !withLegacy {
+			continue
+		}
 		var pod netip.Prefix
 		if m.cfg.ForwardRules {
 			pod, _ = prefixOf(m.cfg.PodNetworks, v4)

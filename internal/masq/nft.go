@@ -130,6 +130,26 @@ func (m *Manager) tableMatches(t *nftables.Table, want []chainSpec) (bool, error
 	return true, nil
 }
 
+// lookupChain returns chain name of table t, or nil if it does not exist.
+// It asks for that chain alone: listing the family's chains would dump every
+// kube-proxy chain of iptables-nft on each check.
+func (m *Manager) lookupChain(t *nftables.Table, name string) (*nftables.Chain, error) {
+	c, err := m.nft.ListChain(t, name)
+	if err == nil {
+		return c, nil
+	}
+	// ListChain's error does not tell a missing chain from a failure; the
+	// full listing does, and this path is rare.
+	chains, lerr := m.tableChains(t)
+	if lerr != nil {
+		return nil, lerr
+	}
+	if findChain(chains, name) != nil {
+		return nil, fmt.Errorf("list chain %s of table %s: %w", name, t.Name, err)
+	}
+	return nil, nil
+}
+
 func findChain(chains []*nftables.Chain, name string) *nftables.Chain {
 	for _, c := range chains {
 		if c.Name == name {
@@ -183,13 +203,9 @@ func (m *Manager) ensureNFTForward(v4 bool, want []ruleSpec) (bool, error) {
 	if err != nil || live == nil {
 		return false, err
 	}
-	chains, err := m.tableChains(t)
-	if err != nil {
+	c, err := m.lookupChain(t, iptablesForward)
+	if err != nil || c == nil {
 		return false, err
-	}
-	c := findChain(chains, iptablesForward)
-	if c == nil {
-		return false, nil
 	}
 	rules, err := m.nft.GetRules(t, c)
 	if err != nil {

@@ -26,16 +26,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer func() { w.stop() }()
 	tick := time.NewTicker(m.cfg.Interval)
 	defer tick.Stop()
+	full := true
 	for {
-		m.check()
+		m.check(full)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			full = true
 		case <-w.changed:
 			if !sleepCtx(ctx, settle) {
 				return nil
 			}
+			full = false // an nftables change: legacy iptables waits for the tick
 		}
 		if w.dead() {
 			// The monitor stopped (socket error, overrun): start a new one,
@@ -47,9 +50,9 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // check runs one ensure and logs what it did.
-func (m *Manager) check() {
+func (m *Manager) check(withLegacy bool) {
 	was := m.Installed()
-	changed, err := m.ensure()
+	changed, err := m.ensure(withLegacy)
 	log := m.log
 	if len(changed) > 0 {
 		log = log.WithField("changed", strings.Join(changed, ", "))
