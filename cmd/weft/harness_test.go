@@ -48,6 +48,9 @@ type pod struct {
 // its subnet.env.
 func newNode(t testing.TB, env string) *node {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped with -short: needs root and the built plugins (make test runs it)")
+	}
 	nstest.RequireRoot(t)
 	testbin.Path(t, "weft")
 	for _, p := range []string{"bridge", "host-local", "portmap"} {
