@@ -5,19 +5,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/weft-net/weft/internal/nstest"
 )
 
 // These tests drive the built plugin through libcni, as a container
@@ -339,90 +334,4 @@ func TestPortmapChained(t *testing.T) {
 	if err := n.del(t, p); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func disableDAD(t *testing.T, ns *nstest.NS) {
-	t.Helper()
-	for _, k := range []string{"all", "default"} {
-		ns.MustRun(t, "sysctl", "-qw", "net.ipv6.conf."+k+".accept_dad=0")
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// ipLink is the part of `ip -j addr show` the tests read.
-type ipLink struct {
-	MTU      int `json:"mtu"`
-	AddrInfo []struct {
-		Family    string `json:"family"`
-		Local     string `json:"local"`
-		PrefixLen int    `json:"prefixlen"`
-		Scope     string `json:"scope"`
-	} `json:"addr_info"`
-}
-
-func (l ipLink) addrs(family string) []string {
-	var out []string
-	for _, a := range l.AddrInfo {
-		if a.Family == family && a.Scope == "global" {
-			out = append(out, fmt.Sprintf("%s/%d", a.Local, a.PrefixLen))
-		}
-	}
-	return out
-}
-
-func podLink(t *testing.T, ns *nstest.NS, dev string) ipLink {
-	t.Helper()
-	var links []ipLink
-	if err := json.Unmarshal([]byte(ns.MustRun(t, "ip", "-j", "addr", "show", "dev", dev)), &links); err != nil || len(links) != 1 {
-		t.Fatalf("ip -j addr show dev %s in %s: %v", dev, ns.Name, err)
-	}
-	return links[0]
-}
-
-// podRoutes lists the IPv4 routes of dev as "dst [via gw]".
-func podRoutes(t *testing.T, ns *nstest.NS, dev string) []string {
-	t.Helper()
-	return routes(t, ns, "-4", "dev", dev)
-}
-
-func podRoutes6(t *testing.T, ns *nstest.NS) []string {
-	t.Helper()
-	return routes(t, ns, "-6", "dev", "eth0")
-}
-
-func routes(t *testing.T, ns *nstest.NS, family string, args ...string) []string {
-	t.Helper()
-	var rs []struct {
-		Dst     string `json:"dst"`
-		Gateway string `json:"gateway"`
-	}
-	out := ns.MustRun(t, append([]string{"ip", "-j", family, "route", "show"}, args...)...)
-	if err := json.Unmarshal([]byte(out), &rs); err != nil {
-		t.Fatalf("ip route in %s: %v: %s", ns.Name, err, out)
-	}
-	var lines []string
-	for _, r := range rs {
-		line := r.Dst
-		if r.Gateway != "" {
-			line += " via " + r.Gateway
-		}
-		lines = append(lines, line)
-	}
-	return sortedStrings(lines)
-}
-
-func runCmd(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
 }

@@ -44,7 +44,10 @@ func newCall(args *skel.CmdArgs, cmd string) (*call, error) {
 			openErr = err
 		}
 	}
-	prefix := fmt.Sprintf("weft %s %s %s/%s: ", cmd, c.Name, args.ContainerID, args.IfName)
+	prefix := fmt.Sprintf("weft %s %s: ", cmd, c.Name)
+	if args.ContainerID != "" {
+		prefix = fmt.Sprintf("weft %s %s %s/%s: ", cmd, c.Name, args.ContainerID, args.IfName)
+	}
 	lg := log.New(w, prefix, log.LstdFlags|log.Lmsgprefix)
 	if openErr != nil {
 		lg.Printf("open log file: %v (logging to stderr)", openErr)
