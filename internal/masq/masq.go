@@ -27,6 +27,7 @@ type Manager struct {
 
 	mu          sync.Mutex // serialises every check and change below
 	fullyRandom bool       // cleared once the kernel refuses fully-random
+	legacyOK    bool       // the last check with legacy iptables succeeded
 	legacyWarn  string     // last warning about legacy iptables, logged once
 
 	installed atomic.Bool
@@ -137,12 +138,16 @@ func (m *Manager) ensure(withLegacy bool) ([]string, error) {
 		note(legacyBinary(v4)+" FORWARD", did, err)
 	}
 	err = errors.Join(errs...)
+	if withLegacy {
+		m.legacyOK = err == nil
+	}
 	if err != nil {
 		m.stats.failures.Add(1)
 	} else if len(changed) > 0 && m.installed.Load() {
 		m.stats.repairs.Add(1)
 	}
-	m.installed.Store(err == nil)
+	// A check without legacy iptables must not hide a legacy failure.
+	m.installed.Store(err == nil && m.legacyOK)
 	return changed, err
 }
 
