@@ -45,7 +45,7 @@ func TestApplyRuleset(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun(t, "iptables-nft", "-P", "FORWARD", "DROP")
 	ns.MustRun(t, "ip6tables-nft", "-A", "FORWARD", "-j", "DROP")
-	m := newManager(t, testConfig(t), ns)
+	m := newManager(t, testConfig(), ns)
 	if m.Installed() {
 		t.Fatal("Installed before Apply")
 	}
@@ -103,7 +103,7 @@ func TestMasqueradeFlows(t *testing.T) {
 		{"IPv6 outside to other node's pod", tp.outside, tp.remote, remoteIP6, vtepIP6, outIP6},
 	}
 	for _, masquerade := range []bool{true, false} {
-		cfg := testConfig(t)
+		cfg := testConfig()
 		cfg.Masquerade = masquerade
 		if err := newManager(t, cfg, tp.node).Apply(); err != nil {
 			t.Fatalf("Apply: %v", err)
@@ -129,7 +129,7 @@ func TestMasqueradeFlows(t *testing.T) {
 func TestApplyIdempotent(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun(t, "iptables-nft", "-P", "FORWARD", "DROP")
-	m := newManager(t, testConfig(t), ns)
+	m := newManager(t, testConfig(), ns)
 	if err := m.Apply(); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestApplyIdempotent(t *testing.T) {
 		t.Errorf("ruleset changed by a repeated Apply (-before +after):\n%s", diff)
 	}
 	// A second Manager (a restarted weftd) adopts the rules as they are.
-	m2 := newManager(t, testConfig(t), ns)
+	m2 := newManager(t, testConfig(), ns)
 	if err := m2.Apply(); err != nil {
 		t.Fatalf("Apply of a new Manager: %v", err)
 	}
@@ -165,7 +165,7 @@ func TestForwardDropPolicy(t *testing.T) {
 			for _, bin := range []string{"iptables-", "ip6tables-"} {
 				tp.node.MustRun(t, bin+variant, "-P", "FORWARD", "DROP")
 			}
-			cfg := testConfig(t)
+			cfg := testConfig()
 			cfg.Masquerade = false // forwarding alone must suffice
 			m := newManager(t, cfg, tp.node)
 			probe := func(when string, dst netip.Addr, wantPass bool) {
@@ -212,7 +212,7 @@ func TestRemove(t *testing.T) {
 	for _, bin := range []string{"iptables-nft", "iptables-legacy"} {
 		ns.MustRun(t, bin, "-A", "FORWARD", "-s", "10.244.0.0/16", "-j", "ACCEPT")
 	}
-	m := newManager(t, testConfig(t), ns)
+	m := newManager(t, testConfig(), ns)
 	if err := m.Apply(); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -242,12 +242,12 @@ func TestConfigChange(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun(t, "iptables-nft", "-P", "FORWARD", "DROP")
 	ns.MustRun(t, "iptables-legacy", "-P", "FORWARD", "DROP")
-	old := testConfig(t)
+	old := testConfig()
 	old.PodNetworks[0], old.NodeSubnets[0] = netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("10.9.3.0/24")
 	if err := newManager(t, old, ns).Apply(); err != nil {
 		t.Fatalf("Apply old: %v", err)
 	}
-	if err := newManager(t, testConfig(t), ns).Apply(); err != nil {
+	if err := newManager(t, testConfig(), ns).Apply(); err != nil {
 		t.Fatalf("Apply new: %v", err)
 	}
 	if diff := cmp.Diff(wantTable, nft(t, ns, "list", "table", "inet", TableName)); diff != "" {
@@ -262,7 +262,7 @@ func TestConfigChange(t *testing.T) {
 			t.Errorf("%s -S FORWARD (-want +got):\n%s", bin, diff)
 		}
 	}
-	off := testConfig(t)
+	off := testConfig()
 	off.Masquerade, off.ForwardRules = false, false
 	m := newManager(t, off, ns)
 	if err := m.Apply(); err != nil {
@@ -287,7 +287,7 @@ func TestConfigChange(t *testing.T) {
 func TestIptablesRestoreRoundTrip(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun(t, "iptables-nft", "-P", "FORWARD", "DROP")
-	m := newManager(t, testConfig(t), ns)
+	m := newManager(t, testConfig(), ns)
 	if err := m.Apply(); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -308,7 +308,7 @@ func TestEnableIPForwarding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newManager(t, testConfig(t), ns) // calls EnableIPForwarding
+	m := newManager(t, testConfig(), ns) // calls EnableIPForwarding
 	if err := m.EnableIPForwarding(); err != nil {
 		t.Fatalf("EnableIPForwarding again: %v", err)
 	}
@@ -339,7 +339,7 @@ func forwardRules(t *testing.T, ns *nstest.NS, bin string) string {
 func TestNoIptablesForward(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun(t, "iptables-nft", "-A", "INPUT", "-j", "ACCEPT")
-	m := newManager(t, testConfig(t), ns)
+	m := newManager(t, testConfig(), ns)
 	if err := m.Apply(); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}

@@ -45,24 +45,32 @@ func (m *Manager) ensureTable(want []chainSpec) (bool, error) {
 			return false, err
 		}
 	}
-	m.nft.AddTable(t)
-	m.nft.DelTable(t)
+	b := m.batch()
+	b.AddTable(t)
+	b.DelTable(t)
 	if want != nil {
-		m.nft.AddTable(t)
+		b.AddTable(t)
 		for _, cs := range want {
-			c := m.nft.AddChain(&nftables.Chain{
+			c := b.AddChain(&nftables.Chain{
 				Name: cs.name, Table: t, Type: cs.typ,
 				Hooknum: &cs.hook, Priority: &cs.prio, Policy: policyAccept(),
 			})
 			for _, r := range cs.rules {
-				m.nft.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: r.exprs, UserData: comment(r.comment)})
+				b.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: r.exprs, UserData: comment(r.comment)})
 			}
 		}
 	}
-	if err := m.nft.Flush(); err != nil {
+	if err := b.Flush(); err != nil {
 		return false, fmt.Errorf("write table inet %s: %w", TableName, err)
 	}
 	return true, nil
+}
+
+// batch returns a connection to queue one batch on, so that a batch
+// abandoned half-built never leaks into the next Flush.
+func (m *Manager) batch() *nftables.Conn {
+	b, _ := nftables.New(nftables.WithNetNSFd(m.netnsFd)) // without AsLasting, New cannot fail
+	return b
 }
 
 func policyAccept() *nftables.ChainPolicy {
@@ -215,16 +223,17 @@ func (m *Manager) ensureNFTForward(v4 bool, want []ruleSpec) (bool, error) {
 	if len(extra) == 0 && len(missing) == 0 {
 		return false, nil
 	}
+	b := m.batch()
 	for _, r := range extra {
-		if err := m.nft.DelRule(&nftables.Rule{Table: t, Chain: c, Handle: r.Handle}); err != nil {
+		if err := b.DelRule(&nftables.Rule{Table: t, Chain: c, Handle: r.Handle}); err != nil {
 			return false, fmt.Errorf("delete rule %d of %s: %w", r.Handle, where, err)
 		}
 	}
 	// Each insert goes to the top, so insert in reverse to keep want's order.
 	for i := len(missing) - 1; i >= 0; i-- {
-		m.nft.InsertRule(&nftables.Rule{Table: t, Chain: c, Exprs: missing[i].exprs, UserData: comment(missing[i].comment)})
+		b.InsertRule(&nftables.Rule{Table: t, Chain: c, Exprs: missing[i].exprs, UserData: comment(missing[i].comment)})
 	}
-	if err := m.nft.Flush(); err != nil {
+	if err := b.Flush(); err != nil {
 		return false, fmt.Errorf("update weft's rules in %s: %w", where, err)
 	}
 	return true, nil

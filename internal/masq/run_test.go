@@ -73,7 +73,7 @@ func TestRunRestores(t *testing.T) {
 	for _, bin := range []string{"iptables-nft", "ip6tables-nft", "iptables-legacy"} {
 		ns.MustRun(t, bin, "-P", "FORWARD", "DROP")
 	}
-	m := newManager(t, testConfig(t), ns)
+	m := newManager(t, testConfig(), ns)
 	if err := m.Apply(); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -133,7 +133,7 @@ func waitInstalled(t *testing.T, m *Manager) {
 func TestRunWatchesNFTables(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun(t, "iptables-nft", "-P", "FORWARD", "DROP")
-	cfg := testConfig(t)
+	cfg := testConfig()
 	cfg.Interval = time.Hour
 	m := newManager(t, cfg, ns)
 	startRun(t, m)

@@ -100,7 +100,7 @@ func newTopo(t *testing.T) *topo {
 }
 
 // testConfig is the dual-stack config for the node of newTopo.
-func testConfig(t *testing.T) Config {
+func testConfig() Config {
 	log, _ := test.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
 	return Config{
