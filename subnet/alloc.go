@@ -102,15 +102,6 @@ func mergeSpans(s []span) []span {
 	return out
 }
 
-func spansCover(s []span, i uint64) bool {
-	for _, x := range s {
-		if i >= x.lo && i <= x.hi {
-			return true
-		}
-	}
-	return false
-}
-
 // allocation is the view of a config's ranges and the leases that occupy
 // them. IPv4 and IPv6 subnets are paired by index: pair i is the i-th IPv4
 // subnet from SubnetMin and the i-th IPv6 subnet from IPv6SubnetMin, and a
