@@ -152,7 +152,7 @@ func (m *Manager) ensure(withLegacy bool) ([]string, error) {
 }
 
 // ensureMasq ensures weft's table, falling back to plain masquerade for
-// good if the kernel refuses fully-random (added to nft masq in Linux 5.0).
+// good if the kernel refuses fully-random (old kernels reject the flag).
 func (m *Manager) ensureMasq() (bool, error) {
 	did, err := m.ensureTable(tableSpecs(m.cfg, m.fullyRandom))
 	if err == nil || !m.fullyRandom || !m.cfg.Masquerade ||

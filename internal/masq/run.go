@@ -26,9 +26,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer func() { w.stop() }()
 	tick := time.NewTicker(m.cfg.Interval)
 	defer tick.Stop()
-	full := true
+	full, lastErr := true, ""
 	for {
-		m.check(full)
+		lastErr = m.check(full, lastErr)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -49,8 +49,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// check runs one ensure and logs what it did.
-func (m *Manager) check(withLegacy bool) {
+// check runs one ensure and logs what it did. A failure is logged at Warn
+// when it differs from the previous one (lastErr), so a lasting problem does
+// not log every Interval; it returns the failure's text.
+func (m *Manager) check(withLegacy bool, lastErr string) string {
 	was := m.Installed()
 	changed, err := m.ensure(withLegacy)
 	log := m.log
@@ -58,8 +60,11 @@ func (m *Manager) check(withLegacy bool) {
 		log = log.WithField("changed", strings.Join(changed, ", "))
 	}
 	switch {
+	case err != nil && err.Error() == lastErr:
+		log.WithError(err).Debug("masquerade and forward rules still incomplete, retrying")
 	case err != nil:
 		log.WithError(err).Warn("masquerade and forward rules incomplete, retrying")
+		return err.Error()
 	case len(changed) > 0 && was:
 		log.Info("masquerade and forward rules repaired")
 	case len(changed) > 0 || !was:
@@ -67,6 +72,10 @@ func (m *Manager) check(withLegacy bool) {
 	default:
 		log.Debug("masquerade and forward rules in place")
 	}
+	if err != nil {
+		return lastErr
+	}
+	return ""
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
