@@ -108,9 +108,18 @@ func (m *Manager) tableChains(t *nftables.Table) ([]*nftables.Chain, error) {
 }
 
 // tableMatches reports whether the live table holds exactly the chains and
-// rules of want, with no flag (a dormant table filters nothing).
+// rules of want, no set, and no flag (a dormant table filters nothing).
+// Table.Use would count everything at once, but nftables v0.3.0 decodes it
+// in the wrong byte order.
 func (m *Manager) tableMatches(t *nftables.Table, want []chainSpec) (bool, error) {
 	if t.Flags != 0 {
+		return false, nil
+	}
+	sets, err := m.nft.GetSets(t)
+	if err != nil {
+		return false, fmt.Errorf("list sets of inet %s: %w", TableName, err)
+	}
+	if len(sets) > 0 {
 		return false, nil
 	}
 	chains, err := m.tableChains(t)

@@ -98,6 +98,7 @@ func TestRunRestores(t *testing.T) {
 		{"nft", "add", "rule", "inet", TableName, postroutingChain, "ip", "saddr", "10.244.0.0/16", "accept"},
 		{"nft", "add", "table", "inet", TableName, "{ flags dormant; }"},
 		{"nft", "add", "chain", "inet", TableName, "extra"},
+		{"nft", "add", "set", "inet", TableName, "extra", "{ type ipv4_addr; }"},
 		{"iptables-nft", "-F", "FORWARD"},
 		{"ip6tables-nft", "-D", "FORWARD", "1"},
 		{"iptables-legacy", "-F", "FORWARD"},
