@@ -74,21 +74,26 @@ func BenchmarkAcquire1000Concurrent(b *testing.B) {
 		clients[i] = srv.Client(b)
 	}
 	cfg := mustConfig(b, benchConfig)
-	var conflicts, attempts uint64
+	var total benchStats
 	iter := 0
 	for b.Loop() {
 		prefix := fmt.Sprintf("/bench/%d", iter)
 		iter++
-		c, a := acquireAll(b, clients, prefix, cfg, nodes)
-		conflicts += c
-		attempts += a
+		s := acquireAll(b, clients, prefix, cfg, nodes)
+		total.conflicts += s.conflicts
+		total.attempts += s.attempts
+		total.maxConflicts = max(total.maxConflicts, s.maxConflicts)
 	}
+	conflicts, attempts := total.conflicts, total.attempts
 	b.ReportMetric(float64(conflicts)/float64(b.N), "conflicts/op")
 	b.ReportMetric(float64(attempts)/float64(b.N), "creates/op")
+	b.ReportMetric(float64(total.maxConflicts), "max-conflicts/node")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/nodes/1e6, "ms/acquisition")
 }
 
-func acquireAll(b *testing.B, clients []*clientv3.Client, prefix string, cfg *subnet.Config, nodes int) (conflicts, attempts uint64) {
+type benchStats struct{ conflicts, attempts, maxConflicts uint64 }
+
+func acquireAll(b *testing.B, clients []*clientv3.Client, prefix string, cfg *subnet.Config, nodes int) benchStats {
 	managers := make([]*subnet.Manager, nodes)
 	for i := range managers {
 		managers[i] = subnet.NewManager(etcd.New(clients[i%len(clients)], prefix, nullLog()), subnet.ManagerOptions{})
@@ -109,10 +114,12 @@ func acquireAll(b *testing.B, clients []*clientv3.Client, prefix string, cfg *su
 	for err := range errs {
 		b.Fatalf("Acquire: %v", err)
 	}
+	var out benchStats
 	for _, m := range managers {
 		s := m.Stats()
-		conflicts += s.Conflicts
-		attempts += s.Attempts
+		out.conflicts += s.Conflicts
+		out.attempts += s.Attempts
+		out.maxConflicts = max(out.maxConflicts, s.Conflicts)
 	}
-	return conflicts, attempts
+	return out
 }
