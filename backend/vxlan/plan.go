@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package vxlan
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/weft-net/weft/backend/dataplane"
+	"github.com/weft-net/weft/subnet"
+)
+
+// RouteProtocol marks the routes weft installs (`ip route … proto 87`). It
+// is not among the kernel's RTPROT_* values nor iproute2's rt_protos, so
+// weft can tell its routes from everyone else's and only ever deletes
+// those (and flanneld's leftovers on its own device, see Documentation/vxlan.md).
+const RouteProtocol uint8 = 0x57
+
+// Local is what Plan needs to know about this node.
+type Local struct {
+	// Own4 and Own6 are our own subnets: never peers.
+	Own4, Own6 netip.Prefix
+	// Dev4 and Dev6 are the VXLAN devices' indexes (0: no device, the
+	// family is not programmed).
+	Dev4, Dev6 int
+	// Underlay is the underlay link's index; Direct its connected
+	// prefixes when DirectRouting is on (nil otherwise).
+	Underlay int
+	Direct   []netip.Prefix
+}
+
+// PeerEntries are the kernel entries for one peer subnet in one family.
+// Direct peers have only Route (via the peer's public IP on the underlay).
+type PeerEntries struct {
+	Subnet netip.Prefix
+	Direct bool
+	Neigh  dataplane.Neigh
+	FDB    dataplane.FDBEntry
+	Route  dataplane.Route
+}
+
+// Problem is a lease Plan skipped, with why.
+type Problem struct {
+	Subnet netip.Prefix
+	Err    error
+}
+
+// Plan computes the desired entries for the peers among leases, keyed by
+// peer subnet (IPv4 and IPv6 subnets are separate keys). Leases without
+// backend data (reservations of nodes not up yet) and our own are skipped
+// quietly; a malformed lease is skipped and reported, never affecting the
+// others. Plan is pure.
+func Plan(l Local, leases []subnet.Lease) (map[netip.Prefix]PeerEntries, []Problem) {
+	out := make(map[netip.Prefix]PeerEntries, len(leases))
+	var problems []Problem
+	for i := range leases {
+		if err := planLease(l, &leases[i], out); err != nil {
+			problems = append(problems, Problem{Subnet: leases[i].Subnet, Err: err})
+		}
+	}
+	return out, problems
+}
+
+func planLease(l Local, le *subnet.Lease, out map[netip.Prefix]PeerEntries) error {
+	if le.Subnet == l.Own4 || len(le.Attrs.BackendData) == 0 {
+		return nil
+	}
+	if le.Attrs.BackendType != subnet.BackendVXLAN {
+		return fmt.Errorf("BackendType %q: not a vxlan peer", le.Attrs.BackendType)
+	}
+	if l.Dev4 > 0 {
+		e, err := planFamily(l, l.Dev4, le.Subnet, le.Attrs.PublicIP, le.Attrs.BackendData, "PublicIP")
+		if err != nil {
+			return err
+		}
+		out[le.Subnet] = e
+	}
+	if l.Dev6 == 0 || !le.IPv6Subnet.IsValid() || le.IPv6Subnet == l.Own6 || len(le.Attrs.BackendV6Data) == 0 {
+		return nil
+	}
+	e, err := planFamily(l, l.Dev6, le.IPv6Subnet, le.Attrs.PublicIPv6, le.Attrs.BackendV6Data, "PublicIPv6")
+	if err != nil {
+		return fmt.Errorf("IPv6: %w", err)
+	}
+	out[le.IPv6Subnet] = e
+	return nil
+}
+
+func planFamily(l Local, dev int, sn netip.Prefix, public netip.Addr, data []byte, publicKey string) (PeerEntries, error) {
+	d, err := subnet.DecodeVXLANData(data)
+	if err != nil {
+		return PeerEntries{}, err
+	}
+	switch {
+	case d.VtepMAC.IsZero():
+		return PeerEntries{}, errors.New("BackendData has no VtepMAC")
+	case !public.IsValid():
+		return PeerEntries{}, fmt.Errorf("%s missing", publicKey)
+	case public.Is4() != sn.Addr().Is4():
+		return PeerEntries{}, fmt.Errorf("%s %s: wrong address family for subnet %s", publicKey, public, sn)
+	}
+	if onLink(l.Direct, public) {
+		return PeerEntries{Subnet: sn, Direct: true, Route: dataplane.Route{
+			Dst: sn, Gw: public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
+		}}, nil
+	}
+	gw := sn.Addr()
+	return PeerEntries{
+		Subnet: sn,
+		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: d.VtepMAC},
+		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: d.VtepMAC, Dst: public},
+		Route:  dataplane.Route{Dst: sn, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol},
+	}, nil
+}
+
+// onLink reports whether a lies in one of the connected prefixes.
+func onLink(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
+		if p.Bits() < p.Addr().BitLen() && p.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
+}
