@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package vxlan
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weft-net/weft/backend/dataplane"
+	"github.com/weft-net/weft/backend/dataplane/dataplanetest"
+	"github.com/weft-net/weft/subnet"
+)
+
+func TestManyPeersExactlyMatch(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		peers := manyPeers(300)
+		n := startNode(t, e, subnet.BackendConfig{}, Options{}, lease(1, "198.18.0.1", false))
+		n.b.SetPeers(peers)
+		waitSnapshot(t, e, expectPeers(peers))
+		waitFor(t, "300 peers programmed", func() bool { return n.b.Status().Peers == 300 })
+		// Removing every other peer leaves exactly the rest.
+		var evs []subnet.Event
+		for i, p := range peers {
+			if i%2 == 0 {
+				evs = append(evs, subnet.Event{Type: subnet.EventRemoved, Lease: p})
+			}
+		}
+		n.b.ApplyEvents(evs)
+		var rest []subnet.Lease
+		for i, p := range peers {
+			if i%2 == 1 {
+				rest = append(rest, p)
+			}
+		}
+		waitSnapshot(t, e, expectPeers(rest))
+	})
+}
+
+// TestPeerChanges: removal, a changed VTEP MAC and public IP, an addition,
+// all through the cheap path, leave no stale entry.
+func TestPeerChanges(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		p2, p3 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false)
+		n := startNode(t, e, subnet.BackendConfig{}, Options{}, lease(1, "198.18.0.1", false))
+		n.b.SetPeers([]subnet.Lease{p2, p3})
+		waitSnapshot(t, e, expectPeers([]subnet.Lease{p2, p3}))
+		moved := p2
+		moved.Attrs.PublicIP = netip.MustParseAddr("198.18.0.22")
+		moved.Attrs.BackendData = vxlanData(mac(0x22))
+		p4 := lease(4, "198.18.0.4", false)
+		n.b.ApplyEvents([]subnet.Event{
+			{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: p3.Subnet}},
+			{Type: subnet.EventAdded, Lease: moved},
+			{Type: subnet.EventAdded, Lease: p4},
+		})
+		waitSnapshot(t, e, expectPeers([]subnet.Lease{moved, p4}))
+	})
+}
+
+// TestEventOrdering checks the kernel sees neighbour and FDB entries before
+// the route on add, the route first on removal, and a MAC change
+// make-before-break.
+func TestEventOrdering(t *testing.T) {
+	e := newFakeEnv(t)
+	f := e.dp.(*dataplanetest.FakeDataplane)
+	p2, p3 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false)
+	n := startNode(t, e, subnet.BackendConfig{}, Options{}, lease(1, "198.18.0.1", false))
+	n.b.SetPeers([]subnet.Lease{p2, p3})
+	waitSnapshot(t, e, expectPeers([]subnet.Lease{p2, p3}))
+	steps := []struct {
+		ev   subnet.Event
+		want []string
+	}{
+		{subnet.Event{Type: subnet.EventAdded, Lease: lease(4, "198.18.0.4", false)}, []string{
+			"set neigh 10.244.4.0 lladdr 02:00:00:00:00:04 dev flannel.1",
+			"set fdb 02:00:00:00:00:04 dst 198.18.0.4 dev flannel.1",
+			"replace route 10.244.4.0/24 via 10.244.4.0 dev flannel.1 onlink proto 87"}},
+		{subnet.Event{Type: subnet.EventRemoved, Lease: p3}, []string{
+			"delete route 10.244.3.0/24 dev flannel.1",
+			"delete neigh 10.244.3.0 dev flannel.1",
+			"delete fdb 02:00:00:00:00:03 dst 198.18.0.3 dev flannel.1"}},
+		{subnet.Event{Type: subnet.EventAdded, Lease: func() subnet.Lease {
+			l := p2
+			l.Attrs.BackendData = vxlanData(mac(0x99))
+			return l
+		}()}, []string{
+			"set neigh 10.244.2.0 lladdr 02:00:00:00:00:99 dev flannel.1",
+			"set fdb 02:00:00:00:00:99 dst 198.18.0.2 dev flannel.1",
+			"delete fdb 02:00:00:00:00:02 dst 198.18.0.2 dev flannel.1"}},
+		{subnet.Event{Type: subnet.EventAdded, Lease: lease(4, "198.18.0.4", false)}, nil}, // unchanged: nothing
+	}
+	for _, s := range steps {
+		f.ResetCalls()
+		n.b.ApplyEvents([]subnet.Event{s.ev})
+		if len(s.want) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		} else {
+			waitFor(t, "calls", func() bool { return len(f.Calls()) >= len(s.want) })
+		}
+		if d := cmp.Diff(s.want, f.Calls()); d != "" {
+			t.Errorf("%s %s: calls (-want +got):\n%s", s.ev.Type, s.ev.Lease.Subnet, d)
+		}
+	}
+}
+
+// TestRestartCleanup: a restarted backend removes what an earlier run
+// programmed for peers that are gone (and flanneld's leftovers on its
+// device), keeps foreign routes, and on a converged node changes nothing.
+func TestRestartCleanup(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		own := lease(1, "198.18.0.1", false)
+		p2, p3, p4 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false), lease(4, "198.18.0.4", false)
+		first := startNode(t, e, subnet.BackendConfig{}, Options{}, own)
+		first.b.SetPeers([]subnet.Lease{p2, p3, p4})
+		waitSnapshot(t, e, expectPeers([]subnet.Lease{p2, p3, p4}))
+		first.stop(t)
+		dev, err := e.dp.LinkByName("flannel.1")
+		mustT(t, err)
+		foreign := dataplane.Route{Dst: netip.MustParsePrefix("10.99.0.0/16"), Gw: netip.MustParseAddr("198.18.0.254"),
+			LinkIndex: e.ext.Index, Protocol: 4}
+		leftover := dataplane.Route{Dst: netip.MustParsePrefix("10.244.9.0/24"), Gw: netip.MustParseAddr("10.244.9.0"),
+			LinkIndex: dev.Index, OnLink: true, Protocol: dataplane.RTProtoBoot}
+		mustT(t, e.dp.ReplaceRoute(foreign))
+		mustT(t, e.dp.ReplaceRoute(leftover))
+		mustT(t, e.dp.SetNeigh(dataplane.Neigh{LinkIndex: dev.Index, IP: leftover.Gw, MAC: subnet.MAC{2, 9}}))
+
+		second := startNode(t, e, subnet.BackendConfig{}, Options{}, own)
+		second.b.SetPeers([]subnet.Lease{p2})
+		waitSnapshot(t, e, expectPeers([]subnet.Lease{p2})+"route 10.99.0.0/16 via 198.18.0.254 dev eth0 proto 4\n")
+		waitFor(t, "reconciled", func() bool { return second.b.Status().Ready })
+		second.stop(t)
+
+		f, ok := e.dp.(*dataplanetest.FakeDataplane)
+		if !ok {
+			return
+		}
+		f.ResetCalls()
+		third := startNode(t, e, subnet.BackendConfig{}, Options{}, own)
+		third.b.SetPeers([]subnet.Lease{p2})
+		waitFor(t, "reconciled", func() bool { return third.b.Status().Ready && third.b.Status().Peers == 1 })
+		if calls := f.Calls(); len(calls) != 0 {
+			t.Errorf("restart on a converged node made changes: %v", calls)
+		}
+	})
+}
+
+func mustT(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRepair: entries and the device deleted by hand, and the underlay
+// re-created with a new index, are restored.
+func TestRepair(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		p2, p3 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false)
+		want := expectPeers([]subnet.Lease{p2, p3})
+		n := startNode(t, e, subnet.BackendConfig{}, Options{}, lease(1, "198.18.0.1", false))
+		n.b.SetPeers([]subnet.Lease{p2, p3})
+		waitSnapshot(t, e, want)
+		steps := []struct {
+			name string
+			do   func()
+		}{
+			{"neighbour", func() { e.hand.delNeigh(t, "flannel.1", "10.244.2.0") }},
+			{"fdb", func() { e.hand.delFDB(t, "flannel.1", mac(3), "198.18.0.3") }},
+			{"route", func() { e.hand.delRoute(t, "10.244.3.0/24") }},
+			{"device", func() { e.hand.delLink(t, "flannel.1") }},
+			{"underlay re-created", func() { e.hand.recreateUnderlay(t) }},
+		}
+		for _, s := range steps {
+			before := n.b.Status().Repairs
+			s.do()
+			waitSnapshot(t, e, want)
+			waitFor(t, s.name+" repair counted", func() bool { return n.b.Status().Repairs > before })
+		}
+	})
+}
+
+// TestPartialFailure: one failing entry does not stop the others, its
+// route is held back, and a retry completes the set.
+func TestPartialFailure(t *testing.T) {
+	e := newFakeEnv(t)
+	f := e.dp.(*dataplanetest.FakeDataplane)
+	var failing atomic.Bool
+	failing.Store(true)
+	f.FailOn(func(call string) error {
+		if failing.Load() && strings.HasPrefix(call, "set neigh 10.244.3.0") {
+			return errors.New("injected failure")
+		}
+		return nil
+	})
+	var reconciles atomic.Int32
+	p2, p3 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false)
+	n := startNode(t, e, subnet.BackendConfig{}, Options{RetryInterval: time.Hour,
+		OnReconcile: func(time.Duration, int, error) { reconciles.Add(1) }}, lease(1, "198.18.0.1", false))
+	n.b.SetPeers([]subnet.Lease{p2, p3})
+	waitFor(t, "first reconcile", func() bool { return reconciles.Load() >= 1 })
+	st := n.b.Status()
+	if st.LastError == nil || st.Ready || st.Peers != 1 || st.Desired != 2 {
+		t.Errorf("status after a partial failure = %+v, want an error, not ready, 1 of 2 peers", st)
+	}
+	if strings.Contains(f.String(), "route 10.244.3.0/24") {
+		t.Errorf("route added although its neighbour failed:\n%s", f)
+	}
+	failing.Store(false)
+	n.b.SetPeers([]subnet.Lease{p2, p3}) // any trigger retries
+	waitSnapshot(t, e, expectPeers([]subnet.Lease{p2, p3}))
+	waitFor(t, "ready", func() bool { st := n.b.Status(); return st.Ready && st.Peers == 2 && st.LastError == nil })
+}
+
+// TestResync: a lost notification (netlink ENOBUFS) and the periodic
+// timer both lead to a full reconcile.
+func TestResync(t *testing.T) {
+	e := newFakeEnv(t)
+	f := e.dp.(*dataplanetest.FakeDataplane)
+	var reconciles atomic.Int32
+	n := startNode(t, e, subnet.BackendConfig{}, Options{
+		OnReconcile: func(time.Duration, int, error) { reconciles.Add(1) }}, lease(1, "198.18.0.1", false))
+	n.b.SetPeers([]subnet.Lease{lease(2, "198.18.0.2", false)})
+	waitFor(t, "first reconcile", func() bool { return reconciles.Load() >= 1 })
+	base := reconciles.Load()
+	f.Overrun()
+	waitFor(t, "resync after overrun", func() bool { return reconciles.Load() > base })
+	n.stop(t)
+
+	reconciles.Store(0)
+	startNode(t, e, subnet.BackendConfig{}, Options{ResyncInterval: 20 * time.Millisecond,
+		OnReconcile: func(time.Duration, int, error) { reconciles.Add(1) }}, lease(1, "198.18.0.1", false))
+	waitFor(t, "periodic resyncs", func() bool { return reconciles.Load() >= 3 })
+}
