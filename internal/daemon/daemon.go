@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weft-net/weft/backend"
+	"github.com/weft-net/weft/internal/masq"
+	"github.com/weft-net/weft/subnet"
+	"github.com/weft-net/weft/subnet/etcd"
+	"github.com/weft-net/weft/subnet/subnetenv"
+)
+
+// daemon holds one weftd run. The lease is shared between the keep-alive
+// loop (which may re-claim it) and the underlay follower (which may update
+// its PublicIP), so it sits behind mu.
+type daemon struct {
+	opts    Options
+	log     logrus.FieldLogger
+	metrics *metrics
+	ready   *readiness
+
+	reg subnet.Registry
+	mgr *subnet.Manager
+	cfg *subnet.Config
+
+	mu    sync.Mutex
+	lease subnet.Lease
+	// ownRemoved signals that a watch saw our own key deleted;
+	// leaseUpdated that we rewrote our lease's value.
+	ownRemoved, leaseUpdated chan struct{}
+}
+
+// Run runs weftd until ctx is done (nil) or a fatal condition (an error):
+// another node took our subnet, or a setup step cannot succeed.
+func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	d := &daemon{opts: opts, log: log, metrics: newMetrics(), ready: newReadiness(), ownRemoved: make(chan struct{}, 1), leaseUpdated: make(chan struct{}, 1)}
+	cl, err := etcd.NewClient(etcd.ClientConfig{
+		Endpoints: opts.EtcdEndpoints, CertFile: opts.EtcdCertFile, KeyFile: opts.EtcdKeyFile, CAFile: opts.EtcdCAFile,
+		Username: opts.EtcdUsername, Password: opts.EtcdPassword,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cl.Close() }()
+	d.reg = etcd.New(cl, opts.EtcdPrefix, log.WithField("component", "etcd"))
+	d.mgr = subnet.NewManager(d.reg, subnet.ManagerOptions{
+		TTL: opts.LeaseTTL, RenewMargin: opts.RenewMargin, Log: log.WithField("component", "lease"),
+	})
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.serveHTTP(gctx) })
+	g.Go(func() error {
+		err := d.run(gctx)
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("stopped")
+		}
+		return err
+	})
+	err = g.Wait()
+	if ctx.Err() != nil && err == nil {
+		return nil
+	}
+	return err
+}
+
+// run is the start-up sequence of ARCHITECTURE.md followed by the loops.
+func (d *daemon) run(ctx context.Context) error {
+	cfg, err := d.waitConfig(ctx)
+	if err != nil || cfg == nil {
+		return err
+	}
+	d.cfg = cfg
+	node, err := d.openNode()
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	ext, err := d.waitUnderlay(ctx, node)
+	if err != nil || !ext.PublicIP.IsValid() {
+		return err
+	}
+	be, err := node.newBackend(cfg, d)
+	if err != nil {
+		return err
+	}
+	attrs, err := be.Setup(ctx, ext, d.previousAttrs(ctx, ext.PublicIP))
+	if err != nil {
+		return fmt.Errorf("set up %s backend: %w", cfg.Backend.Type, err)
+	}
+	lease, err := d.acquire(ctx, cfg, attrs)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	d.setLease(lease)
+	if err := d.writeSubnetFile(cfg, lease, be.MTU()); err != nil {
+		return err
+	}
+	leases, rev, err := d.listLeases(ctx)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	be.SetPeers(leases)
+	rules, err := node.newMasq(cfg, lease, d)
+	if err != nil {
+		return err
+	}
+	return d.loop(ctx, node, be, rules, ext, leases, rev)
+}
+
+// loop runs every long-lived part until ctx is done or one fails fatally.
+func (d *daemon) loop(ctx context.Context, node *nodeKernel, be backend.Backend, rules *masq.Manager,
+	ext backend.ExternalInterface, leases []subnet.Lease, rev int64,
+) error {
+	g, gctx := errgroup.WithContext(ctx)
+	lease := d.currentLease()
+	g.Go(func() error { return be.Run(gctx, lease) })
+	g.Go(func() error {
+		return d.reg.WatchLeases(gctx, leases, rev, func(evs []subnet.Event) { d.onLeaseEvents(be, evs) })
+	})
+	g.Go(func() error { return d.keepAlive(gctx) })
+	if rules != nil {
+		g.Go(func() error { return rules.Run(gctx) })
+	}
+	g.Go(func() error { d.watchConfig(gctx); return nil })
+	g.Go(func() error { return d.followUnderlay(gctx, node, be, ext) })
+	g.Go(func() error { d.trackReadiness(gctx, be, rules); return nil })
+	err := g.Wait()
+	if ctx.Err() != nil && d.opts.ReleaseOnExit {
+		d.release(be, rules)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// waitConfig polls etcd until it answers with a valid config, logging the
+// reason every 30 s rather than exiting (a supervisor crash loop helps no one).
+func (d *daemon) waitConfig(ctx context.Context) (*subnet.Config, error) {
+	var lastLog time.Time
+	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cfg, err := d.reg.GetConfig(cctx)
+		cancel()
+		if err == nil {
+			d.log.WithFields(logrus.Fields{"network": cfg.Network, "subnet_len": cfg.SubnetLen, "backend": cfg.Backend.Type}).
+				Info("network config loaded")
+			return cfg, nil
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			msg := "waiting for etcd"
+			if errors.Is(err, subnet.ErrConfigNotFound) {
+				msg = "waiting for the network config in etcd (weftctl config set -f net-conf.json)"
+			} else if isConfigError(err) {
+				msg = "waiting for a valid network config in etcd"
+			}
+			d.log.WithError(err).WithField("endpoints", d.opts.EtcdEndpoints).Warn(msg)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// isConfigError tells a config problem from an etcd connection problem.
+func isConfigError(err error) bool { return errors.Is(err, subnet.ErrInvalidConfig) }
+
+// previousAttrs finds our own lease from an earlier run (by PublicIP), so the
+// backend can keep its VTEP MAC stable even if the device is gone.
+func (d *daemon) previousAttrs(ctx context.Context, publicIP netip.Addr) *subnet.LeaseAttrs {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	leases, _, err := d.reg.ListLeases(cctx)
+	if err != nil {
+		return nil
+	}
+	for _, l := range leases {
+		if l.Attrs.PublicIP == publicIP {
+			a := l.Attrs
+			return &a
+		}
+	}
+	return nil
+}
+
+// acquire gets our lease, retrying through etcd outages; exhaustion and
+// other permanent errors are retried too, slowly, since an operator can fix
+// them (free a subnet, widen the config) without restarting weftd.
+func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.LeaseAttrs) (subnet.Lease, error) {
+	req := subnet.AcquireRequest{Attrs: attrs}
+	if env, err := subnetenv.Read(d.opts.SubnetFile); err == nil {
+		req.Previous, req.PreviousIPv6 = env.Subnet.Masked(), env.IPv6Subnet.Masked()
+	} else if !errors.Is(err, subnetenv.ErrNotExist) {
+		d.log.WithError(err).Warn("ignoring unreadable previous subnet file")
+	}
+	var lastLog time.Time
+	for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		l, err := d.mgr.Acquire(cctx, cfg, req)
+		cancel()
+		if err == nil {
+			d.log.WithFields(logrus.Fields{"subnet": l.Subnet, "public_ip": l.Attrs.PublicIP, "lease_id": l.LeaseID,
+				"reserved": l.Reserved()}).Info("lease acquired")
+			return l, nil
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			d.log.WithError(err).Error("cannot acquire a lease; retrying")
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return subnet.Lease{}, nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (d *daemon) listLeases(ctx context.Context) ([]subnet.Lease, int64, error) {
+	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		leases, rev, err := d.reg.ListLeases(cctx)
+		cancel()
+		if err == nil {
+			return leases, rev, nil
+		}
+		d.log.WithError(err).Warn("cannot list leases; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, 0, nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (d *daemon) setLease(l subnet.Lease) {
+	d.mu.Lock()
+	d.lease = l
+	d.mu.Unlock()
+	d.ready.set("lease", true)
+	if !l.Expiration.IsZero() {
+		d.metrics.leaseExpiry.Set(float64(l.Expiration.Unix()))
+	}
+}
+
+func (d *daemon) currentLease() subnet.Lease {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lease
+}
+
+func (d *daemon) writeSubnetFile(cfg *subnet.Config, l subnet.Lease, mtu int) error {
+	env := subnetenv.Env{Subnet: subnetenv.GatewayPrefix(l.Subnet), MTU: mtu, IPMasq: d.opts.IPMasq}
+	if cfg.EnableIPv4 {
+		env.Networks = []netip.Prefix{cfg.Network}
+	}
+	if cfg.EnableIPv6 && l.IPv6Subnet.IsValid() {
+		env.IPv6Network, env.IPv6Subnet = cfg.IPv6Network, subnetenv.GatewayPrefix(l.IPv6Subnet)
+	}
+	if err := subnetenv.Write(d.opts.SubnetFile, env); err != nil {
+		return err
+	}
+	d.ready.set("subnet-file", true)
+	d.log.WithFields(logrus.Fields{"path": d.opts.SubnetFile, "subnet": env.Subnet, "mtu": mtu}).Info("subnet file written")
+	return nil
+}
+
+// keepAlive keeps our lease alive, restarting the keep-alive with the new
+// lease whenever the key had to be re-claimed. ErrLeaseTaken is fatal by
+// design: another node owns our subnet now, and every pod here has an
+// address from it.
+func (d *daemon) keepAlive(ctx context.Context) error {
+	onChange := func(nl subnet.Lease) {
+		d.metrics.reclaims.Inc()
+		d.setLease(nl)
+	}
+	for {
+		kctx, cancel := context.WithCancel(ctx)
+		errc := make(chan error, 1)
+		l := d.currentLease()
+		go func() { errc <- d.mgr.KeepAlive(kctx, l, onChange) }()
+		var err error
+		select {
+		case err = <-errc:
+			cancel()
+		case <-d.ownRemoved:
+			cancel()
+			if err = <-errc; err == nil {
+				err = d.reclaimDeleted(ctx)
+			}
+		case <-d.leaseUpdated:
+			// The lease's value changed (new PublicIP): keep alive the new one,
+			// so a later re-claim writes the current attributes.
+			cancel()
+			err = <-errc
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, subnet.ErrLeaseTaken) {
+			d.log.WithError(err).WithField("subnet", l.Subnet).
+				Error("our subnet now belongs to another node; exiting. Pods on this node have addresses from it and must be recreated after weftd restarts")
+			return fmt.Errorf("lease %s: %w", l.Subnet, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// reclaimDeleted re-claims our subnet after our key was deleted (by an
+// operator, say) while our etcd lease lived on, so keep-alives alone would
+// never notice. It retries through etcd trouble.
+func (d *daemon) reclaimDeleted(ctx context.Context) error {
+	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		nl, err := d.mgr.Reclaim(cctx, d.currentLease())
+		cancel()
+		if err == nil {
+			d.metrics.reclaims.Inc()
+			d.setLease(nl)
+			d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": nl.LeaseID}).Warn("our lease key was deleted; re-claimed it")
+			return nil
+		}
+		if errors.Is(err, subnet.ErrLeaseTaken) || ctx.Err() != nil {
+			return err
+		}
+		d.log.WithError(err).Warn("re-claim our deleted lease key; retrying")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// onLeaseEvents feeds the backend and notices our own key's removal.
+func (d *daemon) onLeaseEvents(be backend.Backend, evs []subnet.Event) {
+	own := d.currentLease().Subnet
+	for _, ev := range evs {
+		d.metrics.leaseEvents.WithLabelValues(ev.Type.String()).Inc()
+		if ev.Type == subnet.EventRemoved && ev.Lease.Subnet == own {
+			select {
+			case d.ownRemoved <- struct{}{}:
+			default:
+			}
+		}
+	}
+	be.ApplyEvents(evs)
+}
+
+// watchConfig re-reads the config each resync interval. A broken config is
+// logged and counted; the dataplane keeps the last good state. Changes that
+// need a new lease or device are reported, not applied live.
+func (d *daemon) watchConfig(ctx context.Context) {
+	t := time.NewTicker(d.opts.ResyncInterval)
+	defer t.Stop()
+	bad := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cfg, err := d.reg.GetConfig(cctx)
+		cancel()
+		switch {
+		case err != nil && isConfigError(err) || errors.Is(err, subnet.ErrConfigNotFound):
+			d.metrics.configErrors.Inc()
+			if !bad {
+				d.log.WithError(err).Error("network config in etcd is invalid; keeping the last good config and peers")
+			}
+			bad = true
+		case err != nil:
+			// etcd unreachable: the lease and watch loops already report it.
+		default:
+			if bad {
+				d.log.Info("network config in etcd is valid again")
+			}
+			bad = false
+			if cfg.Network != d.cfg.Network || cfg.SubnetLen != d.cfg.SubnetLen || cfg.Backend != d.cfg.Backend ||
+				cfg.IPv6Network != d.cfg.IPv6Network {
+				d.log.WithFields(logrus.Fields{"network": cfg.Network, "backend": cfg.Backend.Type}).
+					Warn("network config changed in etcd; restart weftd to apply it")
+			}
+		}
+	}
+}
+
+// trackReadiness mirrors the backend's and the rules' state into /readyz.
+func (d *daemon) trackReadiness(ctx context.Context, be backend.Backend, rules *masq.Manager) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st := be.Status()
+		d.metrics.peers.Set(float64(st.Peers))
+		d.ready.set("peers", st.Ready)
+		d.ready.set("rules", rules == nil || rules.Installed())
+		if len(d.ready.missing()) == 0 {
+			d.metrics.ready.Set(1)
+		} else {
+			d.metrics.ready.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// release is --release-on-exit: give the subnet back and remove our device
+// and rules, so peers drop this node at once instead of after the TTL.
+func (d *daemon) release(be backend.Backend, rules *masq.Manager) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l := d.currentLease()
+	if err := d.mgr.Release(ctx, l); err != nil {
+		d.log.WithError(err).WithField("subnet", l.Subnet).Error("release lease on exit")
+	} else {
+		d.log.WithField("subnet", l.Subnet).Info("lease released")
+	}
+	if err := be.Teardown(); err != nil {
+		d.log.WithError(err).Error("remove device on exit")
+	}
+	if rules != nil {
+		if err := rules.Remove(); err != nil {
+			d.log.WithError(err).Error("remove masquerade rules on exit")
+		}
+	}
+}

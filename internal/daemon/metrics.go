@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package daemon
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are weftd's Prometheus series. Names are stable: dashboards and
+// alerts depend on them (Documentation/running.md lists them).
+type metrics struct {
+	reg              *prometheus.Registry
+	peers            prometheus.Gauge
+	leaseExpiry      prometheus.Gauge
+	renewals         prometheus.Counter
+	renewFailures    prometheus.Counter
+	reclaims         prometheus.Counter
+	watchRestarts    prometheus.Counter
+	leaseEvents      *prometheus.CounterVec
+	reconcileRuns    prometheus.Counter
+	reconcileErrors  prometheus.Counter
+	reconcileSeconds prometheus.Histogram
+	repairs          prometheus.Counter
+	eventToKernel    prometheus.Histogram
+	configErrors     prometheus.Counter
+	ready            prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weft_peers_programmed", Help: "Peers whose FDB, neighbour and route entries are in the kernel.",
+		}),
+		leaseExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weft_lease_expiry_timestamp_seconds", Help: "When this node's lease expires unless renewed (0 for a reservation).",
+		}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_lease_renewals_total", Help: "Successful keep-alives of this node's etcd lease.",
+		}),
+		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_lease_renewal_failures_total", Help: "Failed keep-alive attempts (etcd unreachable or lease lost).",
+		}),
+		reclaims: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_lease_reclaims_total", Help: "Times this node re-claimed its subnet after its etcd lease was lost.",
+		}),
+		watchRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_etcd_watch_restarts_total", Help: "Lease watch restarts (compaction, broken watch, etcd restart).",
+		}),
+		leaseEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_lease_events_total", Help: "Lease events received from etcd, by type.",
+		}, []string{"type"}),
+		reconcileRuns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_reconcile_runs_total", Help: "Full kernel reconciles.",
+		}),
+		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_reconcile_errors_total", Help: "Reconciles that ended with an error (retried on the next tick).",
+		}),
+		reconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "weft_reconcile_duration_seconds", Help: "Duration of a full kernel reconcile.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_reconcile_repairs_total", Help: "Kernel entries added, replaced or removed to match the desired state.",
+		}),
+		eventToKernel: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "weft_lease_event_to_kernel_seconds", Help: "Time from receiving a lease event to its kernel entries being programmed.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		configErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_config_errors_total", Help: "Times the network config in etcd was found invalid while running.",
+		}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weft_ready", Help: "1 when the node is ready (lease, subnet.env, peers, rules).",
+		}),
+	}
+	m.reg.MustRegister(m.peers, m.leaseExpiry, m.renewals, m.renewFailures, m.reclaims, m.watchRestarts,
+		m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
+		m.configErrors, m.ready,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeReconcile(d time.Duration, repairs int, err error) {
+	m.reconcileRuns.Inc()
+	m.reconcileSeconds.Observe(d.Seconds())
+	m.repairs.Add(float64(repairs))
+	if err != nil {
+		m.reconcileErrors.Inc()
+	}
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Options is weftd's configuration, built by cmd/weftd from flags and
+// environment. The zero value is not valid; call Validate after filling it.
+// String redacts the etcd password.
+type Options struct {
+	EtcdEndpoints []string
+	EtcdPrefix    string
+	EtcdCertFile  string
+	EtcdKeyFile   string
+	EtcdCAFile    string
+	EtcdUsername  string
+	EtcdPassword  string
+
+	Ifaces        []string // names or IPs; first match wins
+	IfaceRegex    []string
+	IfaceCanReach netip.Addr
+	PublicIP      netip.Addr
+	PublicIPv6    netip.Addr
+
+	SubnetFile     string
+	LeaseTTL       time.Duration
+	RenewMargin    time.Duration // only the "expiring soon" threshold, see compat.md
+	IPMasq         bool
+	ForwardRules   bool
+	ReleaseOnExit  bool
+	ResyncInterval time.Duration
+
+	HealthzAddr string // host:port; empty disables
+	MetricsAddr string // host:port; empty disables (may equal HealthzAddr)
+
+	// NetNS, when set, is the path of the network namespace whose kernel
+	// state the daemon programs (netlink, nftables, sysctls). Empty means the
+	// namespace weftd runs in; tests set it so nothing touches the root one.
+	NetNS string
+}
+
+// Validate checks the options, naming the flag that is wrong.
+func (o *Options) Validate() error {
+	var errs []error
+	if len(o.EtcdEndpoints) == 0 {
+		errs = append(errs, errors.New("--etcd-endpoints: at least one endpoint is required"))
+	}
+	for _, e := range o.EtcdEndpoints {
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			errs = append(errs, fmt.Errorf("--etcd-endpoints %q: want http://host:port or https://host:port", e))
+		}
+	}
+	if (o.EtcdCertFile == "") != (o.EtcdKeyFile == "") {
+		errs = append(errs, errors.New("--etcd-certfile and --etcd-keyfile: give both or neither"))
+	}
+	if o.EtcdPrefix == "" || !strings.HasPrefix(o.EtcdPrefix, "/") {
+		errs = append(errs, fmt.Errorf("--etcd-prefix %q: must start with /", o.EtcdPrefix))
+	}
+	for _, r := range o.IfaceRegex {
+		if _, err := regexp.Compile(r); err != nil {
+			errs = append(errs, fmt.Errorf("--iface-regex %q: %w", r, err))
+		}
+	}
+	if o.PublicIP.IsValid() && !o.PublicIP.Is4() {
+		errs = append(errs, fmt.Errorf("--public-ip %s: not an IPv4 address", o.PublicIP))
+	}
+	if o.PublicIPv6.IsValid() && (o.PublicIPv6.Is4() || o.PublicIPv6.Is4In6()) {
+		errs = append(errs, fmt.Errorf("--public-ipv6 %s: not an IPv6 address", o.PublicIPv6))
+	}
+	if o.SubnetFile == "" {
+		errs = append(errs, errors.New("--subnet-file: must not be empty"))
+	}
+	if o.LeaseTTL < 10*time.Second {
+		errs = append(errs, fmt.Errorf("--subnet-lease-ttl %s: must be at least 10s", o.LeaseTTL))
+	}
+	if o.RenewMargin < 0 || o.RenewMargin >= o.LeaseTTL {
+		errs = append(errs, fmt.Errorf("--subnet-lease-renew-margin %s: must be between 0 and the lease TTL %s", o.RenewMargin, o.LeaseTTL))
+	}
+	if o.ResyncInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--resync-interval %s: must be at least 1s", o.ResyncInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// String describes the options for the start-up log, never showing the password.
+func (o Options) String() string {
+	pw := ""
+	if o.EtcdPassword != "" {
+		pw = "<redacted>"
+	}
+	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%v subnet-file=%s ttl=%s ip-masq=%t release-on-exit=%t",
+		strings.Join(o.EtcdEndpoints, ","), o.EtcdPrefix, o.EtcdUsername, pw, o.Ifaces, o.IfaceRegex, o.PublicIP,
+		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.ReleaseOnExit)
+}

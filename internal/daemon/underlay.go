@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/weft-net/weft/backend"
+	"github.com/weft-net/weft/backend/dataplane"
+)
+
+// underlaySource is what selection needs from the kernel; dataplane.Dataplane
+// satisfies it, tests use tables.
+type underlaySource interface {
+	Links() ([]dataplane.Link, error)
+	RouteGet(dst netip.Addr) (dataplane.Route, error)
+	DefaultRouteLink(f dataplane.Family) (int, error)
+}
+
+// selectUnderlay looks up what the operator's query needs from the kernel
+// and lets backend.ChooseInterface pick: --iface (names or addresses, in
+// order), else --iface-regex, else --iface-can-reach, else the interface of
+// the default route. The reason is returned for the log, since a wrong pick
+// is the most common install problem.
+func selectUnderlay(src underlaySource, o *Options, dualStack bool) (backend.ExternalInterface, string, error) {
+	links, err := src.Links()
+	if err != nil {
+		return backend.ExternalInterface{}, "", fmt.Errorf("list interfaces: %w", err)
+	}
+	q := backend.InterfaceQuery{Ifaces: o.Ifaces, PublicIP: o.PublicIP, PublicIPv6: o.PublicIPv6, IPv6: dualStack}
+	for _, expr := range o.IfaceRegex {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return backend.ExternalInterface{}, "", fmt.Errorf("--iface-regex %q: %w", expr, err)
+		}
+		q.Regexes = append(q.Regexes, re)
+	}
+	switch {
+	case len(q.Ifaces) > 0 || len(q.Regexes) > 0:
+	case o.IfaceCanReach.IsValid():
+		q.CanReach = o.IfaceCanReach
+		if q.Reach, err = src.RouteGet(o.IfaceCanReach); err != nil {
+			return backend.ExternalInterface{}, "", fmt.Errorf("--iface-can-reach %s: %w", o.IfaceCanReach, err)
+		}
+	default:
+		if q.DefaultLinkIndex, err = src.DefaultRouteLink(dataplane.IPv4); err != nil {
+			return backend.ExternalInterface{}, "", fmt.Errorf("no --iface given and no IPv4 default route to pick one by: %w", err)
+		}
+	}
+	return backend.ChooseInterface(links, q)
+}
+
+// waitUnderlay retries selection until it succeeds (the interface may come
+// up after weftd, e.g. a bond), logging every 30 s.
+func (d *daemon) waitUnderlay(ctx context.Context, src underlaySource) (backend.ExternalInterface, error) {
+	var lastLog time.Time
+	for {
+		ext, why, err := selectUnderlay(src, &d.opts, d.cfg.EnableIPv6)
+		if err == nil {
+			d.log.WithFields(logrus.Fields{"iface": ext.Name, "iface_addr": ext.IfaceAddr, "public_ip": ext.PublicIP,
+				"mtu": ext.MTU, "reason": why}).Info("underlay interface selected")
+			return ext, nil
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			d.log.WithError(err).Warn("waiting for the underlay interface")
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return backend.ExternalInterface{}, nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// followUnderlay re-selects the underlay periodically. When the interface
+// came back with a new index or an address changed, the device is set up
+// again on it and our lease's PublicIP follows.
+func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be backend.Backend, ext backend.ExternalInterface) error {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now, _, err := selectUnderlay(src, &d.opts, d.cfg.EnableIPv6)
+		if err != nil || now == ext {
+			continue // gone for now: the backend keeps state; we retry
+		}
+		d.log.WithFields(logrus.Fields{"iface": now.Name, "index": now.Index, "public_ip": now.PublicIP, "old_public_ip": ext.PublicIP}).
+			Warn("underlay interface changed; setting the device up again")
+		l := d.currentLease()
+		attrs, err := be.Setup(ctx, now, &l.Attrs)
+		if err != nil {
+			d.log.WithError(err).Error("set up device on the new underlay; retrying")
+			continue
+		}
+		ext = now
+		if attrs.PublicIP == l.Attrs.PublicIP && string(attrs.BackendData) == string(l.Attrs.BackendData) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		nl, err := d.mgr.UpdateAttrs(cctx, l, attrs)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			d.log.WithError(err).Error("update lease with the new public IP; retrying")
+			ext = backend.ExternalInterface{} // force another attempt
+			continue
+		}
+		d.setLease(nl)
+		select {
+		case d.leaseUpdated <- struct{}{}:
+		default:
+		}
+		d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "public_ip": nl.Attrs.PublicIP}).Info("lease updated with the new public IP")
+	}
+}
