@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,12 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 func commands() map[string]command {
 	return map[string]command{
+		"config":      {summary: "show (get) or change (set -f net-conf.json) the network config", run: runConfig},
+		"leases":      {summary: "list every lease and reservation (--watch streams changes)", run: runLeases},
+		"lease":       {summary: "show or release one lease (show|release SUBNET)", run: runLease},
+		"reserve":     {summary: "reserve a subnet for a node's public IP (a permanent key)", run: runReserve},
+		"unreserve":   {summary: "delete a reservation", run: runUnreserve},
+		"doctor":      {summary: "check this node's kernel, subnet.env and lease against etcd; exit 1 on problems", run: runDoctor},
 		"demo":        {summary: "run a 3-node weft cluster in network namespaces and show it working (root)", run: runDemo},
 		"etcd-server": {summary: "run an etcd member (for the demo and test topologies)", hidden: true, run: runEtcdServer},
 		"version": {summary: "print the version", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
@@ -64,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var e exitError
 		if errors.As(err, &e) {
 			return e.code
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
 		}
 		fmt.Fprintf(stderr, "weftctl %s: %v\n", args[0], err)
 		return 1

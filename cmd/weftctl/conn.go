@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/weft-net/weft/subnet/etcd"
+)
+
+// envPrefix is the environment prefix of the shared flags: WEFTCTL_ETCD_ENDPOINTS etc.
+const envPrefix = "WEFTCTL_"
+
+// getenv is os.Getenv; a variable so tests can inject an environment.
+var getenv = os.Getenv
+
+// stdin is where confirmation prompts read the answer; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// shared holds the flags every etcd-using command takes: the connection
+// flags, named as weftd's, and the output format.
+type shared struct {
+	endpoints    []string
+	prefix       string
+	certFile     string
+	keyFile      string
+	caFile       string
+	username     string
+	password     string
+	passwordFile string
+	output       string
+}
+
+// sharedNames are the flags filled from WEFTCTL_<FLAG> when not given.
+var sharedNames = []string{
+	"etcd-endpoints", "etcd-prefix", "etcd-certfile", "etcd-keyfile", "etcd-cafile",
+	"etcd-username", "etcd-password", "etcd-password-file", "output",
+}
+
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	*l.v = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.v = append(*l.v, p)
+		}
+	}
+	return nil
+}
+
+// newFlagSet returns a flag set for one command with the shared flags
+// registered; usage prints synopsis, then the flags.
+func newFlagSet(name, synopsis string, stderr io.Writer, s *shared) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if s != nil {
+		s.register(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: weftctl %s\n\nflags:\n", synopsis)
+		printFlags(stderr, fs)
+		if s != nil {
+			fmt.Fprintf(stderr, "\nThe etcd flags and --output can also be set as %s<FLAG> (upper case, dashes become underscores).\n", envPrefix)
+		}
+	}
+	return fs
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		dash := "--"
+		if len(n) == 1 {
+			dash = "-"
+		}
+		fmt.Fprintf(w, "  %s%-22s %s%s\n", dash, n, f.Usage, def)
+	}
+}
+
+func (s *shared) register(fs *flag.FlagSet) {
+	s.endpoints = []string{"http://127.0.0.1:2379"}
+	fs.Var(listFlag{&s.endpoints}, "etcd-endpoints", "comma-separated etcd endpoints (default http://127.0.0.1:2379)")
+	fs.StringVar(&s.prefix, "etcd-prefix", etcd.DefaultPrefix, "etcd prefix of the network config and leases")
+	fs.StringVar(&s.certFile, "etcd-certfile", "", "client certificate for etcd TLS")
+	fs.StringVar(&s.keyFile, "etcd-keyfile", "", "client key for etcd TLS")
+	fs.StringVar(&s.caFile, "etcd-cafile", "", "CA bundle to verify etcd's server certificate")
+	fs.StringVar(&s.username, "etcd-username", "", "etcd user name")
+	fs.StringVar(&s.password, "etcd-password", "", "etcd password (prefer --etcd-password-file or WEFTCTL_ETCD_PASSWORD)")
+	fs.StringVar(&s.passwordFile, "etcd-password-file", "", "file holding the etcd password")
+	fs.StringVar(&s.output, "output", "table", "output format: table, json or yaml")
+	fs.StringVar(&s.output, "o", "table", "shorthand for --output")
+}
+
+// parseArgs parses flags anywhere among the arguments (weftctl lease show
+// 10.244.3.0/24 -o json) and returns the positional ones. Parse errors are
+// already printed by the flag set; they become exit status 2 (0 for --help).
+func parseArgs(fs *flag.FlagSet, args []string, s *shared) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitError{0}
+			}
+			return nil, exitError{2}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if s == nil {
+		return pos, nil
+	}
+	if err := s.fromEnv(fs); err != nil {
+		return nil, err
+	}
+	return pos, checkFormat(s.output)
+}
+
+// fromEnv fills every shared flag not given on the command line from
+// WEFTCTL_<FLAG>, then reads the password file.
+func (s *shared) fromEnv(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["o"] {
+		set["output"] = true
+	}
+	for _, name := range sharedNames {
+		if set[name] {
+			continue
+		}
+		k := envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v := getenv(k); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", k, v, err)
+			}
+		}
+	}
+	if s.passwordFile != "" {
+		b, err := os.ReadFile(s.passwordFile)
+		if err != nil {
+			return fmt.Errorf("--etcd-password-file: %w", err)
+		}
+		s.password = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
+}
+
+// conn is an open etcd connection and the Registry over it.
+type conn struct {
+	client *clientv3.Client
+	reg    *etcd.Registry
+}
+
+func (c *conn) Close() { _ = c.client.Close() }
+
+// connect opens the etcd client. Registry warnings (a malformed lease
+// skipped) go to stderr.
+func (s *shared) connect(stderr io.Writer) (*conn, error) {
+	cl, err := etcd.NewClient(etcd.ClientConfig{
+		Endpoints: s.endpoints, CertFile: s.certFile, KeyFile: s.keyFile, CAFile: s.caFile,
+		Username: s.username, Password: s.password,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.SetLevel(logrus.WarnLevel)
+	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	return &conn{client: cl, reg: etcd.New(cl, s.prefix, log)}, nil
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(pos []string, n int, what string) error {
+	if len(pos) != n {
+		if n == 0 {
+			return fmt.Errorf("unexpected argument %q", pos[0])
+		}
+		return fmt.Errorf("want %s, got %d arguments (see --help)", what, len(pos))
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/weft-net/weft/subnet"
+)
+
+func runLease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "show":
+			return runLeaseShow(ctx, args[1:], stdout, stderr)
+		case "release":
+			return runLeaseRelease(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "usage: weftctl lease show SUBNET | weftctl lease release SUBNET [--yes]")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		return exitError{2}
+	}
+	return fmt.Errorf("unknown subcommand %q (want show or release)", args[0])
+}
+
+// parseSubnetArg reads a subnet as given on the command line: CIDR
+// (10.244.3.0/24) or key form (10.244.3.0-24, also dual stack). Host bits
+// are an error that suggests the masked subnet.
+func parseSubnetArg(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		sn, _, err := subnet.ParseSubnetKey(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("subnet %q: want an IPv4 subnet such as 10.244.3.0/24", s)
+		}
+		return sn, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("subnet %q: want an IPv4 subnet such as 10.244.3.0/24", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("subnet %s has host bits set; did you mean %s?", p, p.Masked())
+	}
+	return p, nil
+}
+
+// leaseDetail is `lease show`: the row plus the raw stored value.
+type leaseDetail struct {
+	leaseRow
+	EtcdKey     string          `json:"etcdKey"`
+	ModRevision int64           `json:"modRevision"`
+	VNI         uint32          `json:"vni,omitempty"`
+	Value       json.RawMessage `json:"value"`
+}
+
+func runLeaseShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s shared
+	fs := newFlagSet("lease show", "lease show SUBNET [flags]", stderr, &s)
+	pos, err := parseArgs(fs, args, &s)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one SUBNET"); err != nil {
+		return err
+	}
+	sn, err := parseSubnetArg(pos[0])
+	if err != nil {
+		return err
+	}
+	c, err := s.connect(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	l, err := c.reg.GetLease(ctx, sn)
+	if err != nil {
+		return notFoundHint(err, sn)
+	}
+	rows, err := leaseRows(ctx, c.reg, []subnet.Lease{l})
+	if err != nil {
+		return err
+	}
+	val, err := json.Marshal(l.Attrs)
+	if err != nil {
+		return fmt.Errorf("encode lease %s: %w", l.Key(), err)
+	}
+	d := leaseDetail{leaseRow: rows[0], EtcdKey: c.reg.LeaseKey(l), ModRevision: l.ModRevision, Value: val}
+	if v, err := subnet.DecodeVXLANData(l.Attrs.BackendData); err == nil {
+		d.VNI = v.VNI
+	}
+	return emit(stdout, s.output, d, func(w io.Writer) error { return leaseDetailTable(w, d) })
+}
+
+func notFoundHint(err error, sn netip.Prefix) error {
+	if errors.Is(err, subnet.ErrLeaseNotFound) {
+		return fmt.Errorf("no lease or reservation for %s (see `weftctl leases`)", sn)
+	}
+	return err
+}
+
+func leaseDetailTable(w io.Writer, d leaseDetail) error {
+	tw := newTable(w)
+	row(tw, "KEY", d.EtcdKey)
+	row(tw, "SUBNET", d.Subnet)
+	if d.IPv6Subnet != "" {
+		row(tw, "IPV6 SUBNET", d.IPv6Subnet)
+	}
+	row(tw, "PUBLIC IP", orDash(d.PublicIP))
+	if d.PublicIPv6 != "" {
+		row(tw, "PUBLIC IPV6", d.PublicIPv6)
+	}
+	row(tw, "BACKEND", orDash(d.Backend))
+	if d.VNI != 0 {
+		row(tw, "VNI", fmt.Sprint(d.VNI))
+	}
+	row(tw, "VTEP MAC", orDash(d.VtepMAC))
+	if d.IPv6VtepMAC != "" {
+		row(tw, "IPV6 VTEP MAC", d.IPv6VtepMAC)
+	}
+	row(tw, "EXPIRES IN", d.expiresCell())
+	row(tw, "ETCD LEASE", orDash(d.EtcdLeaseID))
+	row(tw, "VALUE", string(d.Value))
+	return tw.Flush()
+}
+
+func runLeaseRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s shared
+	fs := newFlagSet("lease release", "lease release SUBNET [--yes] [flags]", stderr, &s)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	pos, err := parseArgs(fs, args, &s)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one SUBNET"); err != nil {
+		return err
+	}
+	sn, err := parseSubnetArg(pos[0])
+	if err != nil {
+		return err
+	}
+	c, err := s.connect(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	l, err := c.reg.GetLease(ctx, sn)
+	if err != nil {
+		return notFoundHint(err, sn)
+	}
+	if l.Reserved() {
+		return fmt.Errorf("%s is a reservation for %s, not a lease: use `weftctl unreserve %s`", sn, l.Attrs.PublicIP, sn)
+	}
+	q := fmt.Sprintf("Release %s, leased by node %s (etcd lease %s)? Every peer drops its routes to it; "+
+		"if weftd still runs there it takes a subnet again.", l.Subnet, l.Attrs.PublicIP, leaseIDString(l.LeaseID))
+	if err := confirm(stderr, q, *yes); err != nil {
+		return err
+	}
+	if err := c.reg.DeleteLease(ctx, l); err != nil {
+		return err
+	}
+	res := actionResult{Action: "released", Key: c.reg.LeaseKey(l), Subnet: l.Subnet.String(),
+		PublicIP: addrText(l.Attrs.PublicIP), EtcdLeaseID: leaseIDString(l.LeaseID)}
+	return emit(stdout, s.output, res, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "released %s (node %s); etcd lease %s revoked\n", l.Subnet, l.Attrs.PublicIP, res.EtcdLeaseID)
+		return err
+	})
+}
+
+// actionResult is what release, reserve and unreserve print with -o json|yaml.
+type actionResult struct {
+	Action      string `json:"action"`
+	Key         string `json:"key"`
+	Subnet      string `json:"subnet"`
+	IPv6Subnet  string `json:"ipv6Subnet,omitempty"`
+	PublicIP    string `json:"publicIP,omitempty"`
+	EtcdLeaseID string `json:"etcdLeaseID,omitempty"`
+}
+
+// errNotConfirmed is returned when the operator did not answer yes.
+var errNotConfirmed = errors.New("not confirmed; nothing changed (pass --yes to skip the question)")
+
+// confirm asks question on stderr and reads the answer from stdin; only
+// "y" or "yes" proceeds. With yes set it does not ask.
+func confirm(stderr io.Writer, question string, yes bool) error {
+	if yes {
+		return nil
+	}
+	fmt.Fprintf(stderr, "%s [y/N] ", question)
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read confirmation: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	if errors.Is(err, io.EOF) && line == "" {
+		fmt.Fprintln(stderr)
+	}
+	return errNotConfirmed
+}
