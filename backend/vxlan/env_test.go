@@ -198,6 +198,12 @@ func quietOpts(o Options) Options {
 // MAC) and runs it until the test ends or stop is called.
 func startNode(t *testing.T, e *env, cfg subnet.BackendConfig, opts Options, own subnet.Lease) *node {
 	t.Helper()
+	return startNodeTB(t, e, cfg, opts, own)
+}
+
+// startNodeTB is startNode for tests and benchmarks.
+func startNodeTB(t testing.TB, e *env, cfg subnet.BackendConfig, opts Options, own subnet.Lease) *node {
+	t.Helper()
 	if cfg.Type == "" {
 		cfg = subnet.BackendConfig{Type: "vxlan", VNI: 1, Port: 8472, TxChecksumOffload: "auto",
 			GBP: cfg.GBP, DirectRouting: cfg.DirectRouting, MTU: cfg.MTU}
@@ -217,7 +223,7 @@ func startNode(t *testing.T, e *env, cfg subnet.BackendConfig, opts Options, own
 	return n
 }
 
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	if n.cancel == nil {
 		return
 	}
@@ -231,6 +237,11 @@ func (n *node) stop(t *testing.T) {
 // waitFor polls cond with a generous deadline: waits are for correctness,
 // never for speed.
 func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitForTB(t, what, cond)
+}
+
+func waitForTB(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
