@@ -96,7 +96,11 @@ func (o Options) String() string {
 	if o.EtcdPassword != "" {
 		pw = "<redacted>"
 	}
-	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%v subnet-file=%s ttl=%s ip-masq=%t release-on-exit=%t",
-		strings.Join(o.EtcdEndpoints, ","), o.EtcdPrefix, o.EtcdUsername, pw, o.Ifaces, o.IfaceRegex, o.PublicIP,
+	pub := "auto"
+	if o.PublicIP.IsValid() {
+		pub = o.PublicIP.String()
+	}
+	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%s subnet-file=%s ttl=%s ip-masq=%t release-on-exit=%t",
+		strings.Join(o.EtcdEndpoints, ","), o.EtcdPrefix, o.EtcdUsername, pw, o.Ifaces, o.IfaceRegex, pub,
 		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.ReleaseOnExit)
 }
