@@ -111,12 +111,12 @@ func configTable(w io.Writer, cfg *subnet.Config, leases []subnet.Lease) error {
 
 // setResult is what `config set` prints with -o json|yaml.
 type setResult struct {
-	Key     string        `json:"key"`
-	Changed bool          `json:"changed"`
-	Written bool          `json:"written"`
-	DryRun  bool          `json:"dryRun"`
-	Diff    string        `json:"diff"`
-	Orphans []orphanLease `json:"orphans"`
+	Key     string         `json:"key"`
+	Changed bool           `json:"changed"`
+	Written bool           `json:"written"`
+	DryRun  bool           `json:"dryRun"`
+	Diff    string         `json:"diff"`
+	Orphans []orphanLease  `json:"orphans"`
 	Config  *subnet.Config `json:"config"`
 }
 

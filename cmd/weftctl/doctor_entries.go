@@ -88,7 +88,10 @@ func (v *nodeView) checkRoutes(fv *famView, want []vxlan.PeerEntries, own netip.
 	var extra []dataplane.Route
 	for _, r := range v.routes[fv.fam] {
 		_, isWanted := wanted[r.Dst]
-		if r.Dst == own || (!isWanted && r.LinkIndex != fv.dev.Index && r.Protocol != vxlan.RouteProtocol) {
+		ours := r.LinkIndex == fv.dev.Index || r.Protocol == vxlan.RouteProtocol
+		// Kernel routes come with addresses (fe80::/64 on every IPv6 link):
+		// the address check covers those.
+		if r.Dst == own || (!isWanted && (!ours || r.Protocol == dataplane.RTProtoKernel)) {
 			continue
 		}
 		observed[r.Dst] = append(observed[r.Dst], r)

@@ -20,10 +20,10 @@ func doctorText(w io.Writer, r doctorReport) error {
 		if n.IPv6Subnet != "" {
 			lease += ", " + n.IPv6Subnet
 		}
-		switch {
-		case n.ExpiresIn == expiresReserved:
+		switch n.ExpiresIn {
+		case expiresReserved:
 			lease += " (reservation)"
-		case n.ExpiresIn == expiresExpired:
+		case expiresExpired:
 			lease += fmt.Sprintf(" (etcd lease %s, expired)", n.EtcdLeaseID)
 		default:
 			d, _ := time.ParseDuration(n.ExpiresIn)
