@@ -112,10 +112,9 @@ const (
 )
 
 // Update is one change notification. Only the field matching Kind is set.
-// A neighbour update is Deleted also when the entry stopped being
-// permanent (the kernel marks a deleted entry failed before removing it);
-// FDB updates are only sent for entries with a remote destination, route
-// updates only for the main table.
+// Neighbour updates are sent for every deletion (one per deleted entry)
+// and for permanent entries otherwise; FDB updates only for entries with a
+// remote destination; route updates only for the main table.
 type Update struct {
 	Kind    UpdateKind
 	Deleted bool

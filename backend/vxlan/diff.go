@@ -125,11 +125,12 @@ func compareOps(a, b Op) int {
 const maxErrors = 8
 
 // Apply runs ops in order against dp, recording each success in applied
-// (the backend's belief of the kernel state). It goes on after a failure,
-// except that a route is not added when its gateway's neighbour or FDB
-// entry failed (the kernel would ARP for the gateway over the overlay).
-// It returns how many ops succeeded and the joined errors.
-func Apply(dp dataplane.Dataplane, ops []Op, applied State) (int, error) {
+// (the backend's belief of the kernel state) and calling done for it (if
+// set). It goes on after a failure, except that a route is not added when
+// its gateway's neighbour or FDB entry failed (the kernel would ARP for
+// the gateway over the overlay). It returns how many ops succeeded and the
+// joined errors.
+func Apply(dp dataplane.Dataplane, ops []Op, applied State, done func(Op)) (int, error) {
 	var errs []error
 	failed := 0
 	badGw := map[NeighKey]bool{}
@@ -155,6 +156,9 @@ func Apply(dp dataplane.Dataplane, ops []Op, applied State) (int, error) {
 			continue
 		}
 		applied.applied(op)
+		if done != nil {
+			done(op)
+		}
 		ok++
 	}
 	if failed > len(errs) {

@@ -57,7 +57,7 @@ var (
 	underlay6 = netip.MustParsePrefix("2001:db8:18::1/64")
 )
 
-func extFor(dp dataplane.Dataplane, t *testing.T) backend.ExternalInterface {
+func extFor(dp dataplane.Dataplane, t testing.TB) backend.ExternalInterface {
 	l, err := dp.LinkByName("eth0")
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,9 @@ func (h fakeHand) recreateUnderlay(*testing.T) {
 
 type kernelHand struct{ ns *nstest.NS }
 
-func newKernelEnv(t *testing.T) *env {
+func newKernelEnv(t *testing.T) *env { return newKernelEnvTB(t) }
+
+func newKernelEnvTB(t testing.TB) *env {
 	ns := nstest.New(t)
 	addKernelUnderlay(t, ns)
 	log, _ := test.NewNullLogger()
@@ -124,7 +126,7 @@ func newKernelEnv(t *testing.T) *env {
 	return &env{dp: dp, ext: extFor(dp, t), hand: kernelHand{ns}}
 }
 
-func addKernelUnderlay(t *testing.T, ns *nstest.NS) {
+func addKernelUnderlay(t testing.TB, ns *nstest.NS) {
 	ns.MustRun(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
 	ns.MustRun(t, "ip", "addr", "add", underlay4.String(), "dev", "eth0")
 	ns.MustRun(t, "ip", "addr", "add", underlay6.String(), "dev", "eth0", "nodad")

@@ -145,4 +145,3 @@ func sameLease(a, b subnet.Lease) bool {
 		bytes.Equal(a.Attrs.BackendData, b.Attrs.BackendData) &&
 		bytes.Equal(a.Attrs.BackendV6Data, b.Attrs.BackendV6Data)
 }
-

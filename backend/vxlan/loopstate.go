@@ -27,7 +27,11 @@ type loopState struct {
 	warned     map[netip.Prefix]string // the problem last logged per subnet
 	needFull   bool
 	repairs    repairQueue
-	hadDevice  map[string]bool // devices that existed once: re-creating one is a repair
+	own        ownDeletes
+	byNeigh    map[NeighKey]netip.Prefix // peer subnet of each desired neighbour entry
+	byFDB      map[FDBKey]netip.Prefix   // and of each desired FDB entry
+	desired4   int                       // IPv4 peer subnets planned
+	hadDevice  map[string]bool           // devices that existed once: re-creating one is a repair
 	underlayUp bool
 }
 
@@ -37,7 +41,50 @@ func newLoopState() *loopState {
 		want: NewState(), fdbRefs: map[FDBKey]int{}, applied: NewState(),
 		programmed: map[netip.Prefix]bool{}, since: map[netip.Prefix]time.Time{},
 		warned: map[netip.Prefix]string{}, hadDevice: map[string]bool{}, needFull: true,
+		own: newOwnDeletes(), byNeigh: map[NeighKey]netip.Prefix{}, byFDB: map[FDBKey]netip.Prefix{},
 	}
+}
+
+// ownDeletes counts the deletions the backend made whose notifications
+// have not arrived yet, so that their echo (which may arrive after the
+// same entry was added again) is not mistaken for a deletion by hand.
+type ownDeletes struct {
+	neighs map[NeighKey]int
+	fdb    map[dataplane.FDBEntry]int
+	routes map[routeKey]int
+}
+
+type routeKey struct {
+	dst   netip.Prefix
+	link  int
+	proto uint8
+}
+
+func newOwnDeletes() ownDeletes {
+	return ownDeletes{neighs: map[NeighKey]int{}, fdb: map[dataplane.FDBEntry]int{}, routes: map[routeKey]int{}}
+}
+
+// record is Apply's done callback.
+func (o ownDeletes) record(op Op) {
+	switch op.Kind {
+	case OpDelNeigh:
+		o.neighs[neighKey(op.Neigh)]++
+	case OpDelFDB:
+		o.fdb[op.FDB]++
+	case OpDelRoute:
+		o.routes[routeKey{op.Route.Dst, op.Route.LinkIndex, op.Route.Protocol}]++
+	}
+}
+
+// consume reports whether a deletion notice is the echo of our own delete.
+func consume[K comparable](m map[K]int, k K) bool {
+	if m[k] == 0 {
+		return false
+	}
+	if m[k]--; m[k] == 0 {
+		delete(m, k)
+	}
+	return true
 }
 
 // setPeer replaces the planned entries under one family subnet (ok false:
@@ -56,12 +103,21 @@ func (ls *loopState) setPeer(key netip.Prefix, e PeerEntries, ok bool) {
 func (ls *loopState) addWant(e PeerEntries) {
 	if !e.Direct {
 		ls.fdbRefs[fdbKey(e.FDB)]++
+		ls.byNeigh[neighKey(e.Neigh)] = e.Subnet
+		ls.byFDB[fdbKey(e.FDB)] = e.Subnet
+	}
+	if e.Subnet.Addr().Is4() {
+		ls.desired4++
 	}
 	ls.want.addPeer(e)
 }
 
 func (ls *loopState) dropWant(e PeerEntries) {
+	if e.Subnet.Addr().Is4() {
+		ls.desired4--
+	}
 	if !e.Direct {
+		delete(ls.byNeigh, neighKey(e.Neigh))
 		k := fdbKey(e.FDB)
 		if ls.fdbRefs[k]--; ls.fdbRefs[k] > 0 {
 			// Another peer still needs this FDB entry: keep it.
@@ -70,6 +126,7 @@ func (ls *loopState) dropWant(e PeerEntries) {
 			return
 		}
 		delete(ls.fdbRefs, k)
+		delete(ls.byFDB, k)
 	}
 	ls.want.delPeer(e)
 }
@@ -77,6 +134,7 @@ func (ls *loopState) dropWant(e PeerEntries) {
 // replacePeers installs a freshly planned peer set.
 func (ls *loopState) replacePeers(peers map[netip.Prefix]PeerEntries) {
 	ls.peers, ls.want, ls.fdbRefs = map[netip.Prefix]PeerEntries{}, NewState(), map[FDBKey]int{}
+	ls.byNeigh, ls.byFDB, ls.desired4 = map[NeighKey]netip.Prefix{}, map[FDBKey]netip.Prefix{}, 0
 	for k, e := range peers {
 		ls.peers[k] = e
 		ls.addWant(e)
@@ -121,7 +179,19 @@ type repairQueue struct {
 }
 
 func (q *repairQueue) len() int { return len(q.neighs) + len(q.fdb) + len(q.routes) }
-func (q *repairQueue) reset()   { *q = repairQueue{} }
+
+// subnets returns the peer subnets the queued keys belong to.
+func (q *repairQueue) subnets(ls *loopState) []netip.Prefix {
+	out := append([]netip.Prefix(nil), q.routes...)
+	for _, k := range q.neighs {
+		out = append(out, ls.byNeigh[k])
+	}
+	for _, k := range q.fdb {
+		out = append(out, ls.byFDB[k])
+	}
+	return out
+}
+func (q *repairQueue) reset() { *q = repairQueue{} }
 
 // desiredOf and appliedOf restrict want and applied to the queued keys.
 func (q *repairQueue) restrict(s State) State {
@@ -154,7 +224,7 @@ func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 	switch u.Kind {
 	case dataplane.NeighUpdate:
 		k := neighKey(u.Neigh)
-		if !ls.isDev(k.Link) {
+		if !ls.isDev(k.Link) || consume(ls.own.neighs, k) {
 			return
 		}
 		if _, ok := ls.want.Neighs[k]; ok {
@@ -163,12 +233,18 @@ func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 		}
 	case dataplane.FDBUpdate:
 		k := fdbKey(u.FDB)
-		if w, ok := ls.want.FDB[k]; ok && w.Dst == u.FDB.Dst && ls.isDev(k.Link) {
+		if !ls.isDev(k.Link) || consume(ls.own.fdb, u.FDB) {
+			return
+		}
+		if w, ok := ls.want.FDB[k]; ok && w.Dst == u.FDB.Dst {
 			delete(ls.applied.FDB, k)
 			ls.repairs.fdb = append(ls.repairs.fdb, k)
 		}
 	case dataplane.RouteUpdate:
 		r := u.Route
+		if consume(ls.own.routes, routeKey{r.Dst, r.LinkIndex, r.Protocol}) {
+			return
+		}
 		if ws, ok := ls.want.Routes[r.Dst]; ok && ws[0].LinkIndex == r.LinkIndex && ws[0].Protocol == r.Protocol {
 			ls.applied.applied(Op{Kind: OpDelRoute, Route: r})
 			ls.repairs.routes = append(ls.repairs.routes, r.Dst)

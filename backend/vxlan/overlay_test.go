@@ -79,7 +79,9 @@ func TestKernelTwoNodeOverlay(t *testing.T) {
 		t.Run(fam.net, func(t *testing.T) { udpEcho(t, nodes, fam.net, fam.a, fam.b) })
 	}
 	t.Run("tcp 4MiB", func(t *testing.T) {
-		if n, err := tcpTransfer(nodes, 4<<20); err != nil || n != 4<<20 {
+		payload := make([]byte, 4<<20)
+		_, _ = rand.Read(payload)
+		if n, err := tcpTransfer(nodes, payload); err != nil || n != 4<<20 {
 			t.Fatalf("transferred %d bytes: %v", n, err)
 		}
 	})
@@ -147,9 +149,9 @@ func udpEcho(t *testing.T, nodes [2]*overlayNode, network, from, to string) {
 	t.Fatalf("no UDP reply from %s to %s within 30s", to, from)
 }
 
-// tcpTransfer sends size random bytes from node 1 (10.244.1.0) to node 2
-// (10.244.2.0) over TCP and checks they arrive intact.
-func tcpTransfer(nodes [2]*overlayNode, size int) (int, error) {
+// tcpTransfer sends payload from node 1 (10.244.1.0) to node 2
+// (10.244.2.0) over TCP and checks it arrives intact.
+func tcpTransfer(nodes [2]*overlayNode, payload []byte) (int, error) {
 	var ln net.Listener
 	if err := nodes[1].ns.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", "10.244.2.0:7778")
@@ -158,8 +160,6 @@ func tcpTransfer(nodes [2]*overlayNode, size int) (int, error) {
 		return 0, err
 	}
 	defer ln.Close()
-	payload := make([]byte, size)
-	_, _ = rand.Read(payload)
 	got := make(chan []byte, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -188,7 +188,7 @@ func tcpTransfer(nodes [2]*overlayNode, size int) (int, error) {
 	}
 	b := <-got
 	if !bytes.Equal(b, payload) {
-		return len(b), fmt.Errorf("received %d bytes, not the %d sent", len(b), size)
+		return len(b), fmt.Errorf("received %d bytes, not the %d sent", len(b), len(payload))
 	}
 	return len(b), nil
 }

@@ -47,8 +47,8 @@ func (b *Backend) reconcileFull(ls *loopState, leases []subnet.Lease) (int, erro
 			repairs++
 		}
 	}
-	ls.applied = observed
-	n, err := Apply(b.dp, ops, ls.applied)
+	ls.applied, ls.own = observed, newOwnDeletes()
+	n, err := Apply(b.dp, ops, ls.applied, ls.own.record)
 	clear(ls.programmed)
 	for k := range ls.peers {
 		ls.markProgrammed(k)
@@ -215,7 +215,7 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*subnet.L
 		b.logPeer(le, sn)
 	}
 	ops := Diff(ls.want.subset(touched...), ls.applied.subset(touched...))
-	_, err := Apply(b.dp, ops, ls.applied)
+	_, err := Apply(b.dp, ops, ls.applied, ls.own.record)
 	ls.markProgrammed(keys...)
 	return err
 }
@@ -244,13 +244,11 @@ func (b *Backend) repair(ls *loopState) (int, error) {
 	q := ls.repairs
 	ls.repairs.reset()
 	ops := Diff(q.restrict(ls.want), q.restrict(ls.applied))
-	n, err := Apply(b.dp, ops, ls.applied)
+	n, err := Apply(b.dp, ops, ls.applied, ls.own.record)
 	if n > 0 {
 		b.log.WithField("repairs", n).Info("restored deleted kernel entries")
 	}
-	for k := range ls.programmed {
-		ls.markProgrammed(k)
-	}
+	ls.markProgrammed(q.subnets(ls)...)
 	return n, err
 }
 
@@ -260,14 +258,8 @@ func (b *Backend) publish(ls *loopState, full bool, repairs int, err error) {
 	for _, d := range b.devs {
 		ready = ready && d.index != 0
 	}
-	desired := 0
-	for k := range ls.peers {
-		if k.Addr().Is4() {
-			desired++
-		}
-	}
 	b.status.update(func(s *backend.Status) {
-		s.Peers, s.Desired = len(ls.programmed), desired
+		s.Peers, s.Desired = len(ls.programmed), ls.desired4
 		s.Repairs += uint64(repairs)
 		if full {
 			s.Ready = ready && err == nil

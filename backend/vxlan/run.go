@@ -33,7 +33,7 @@ func (b *Backend) startWatch(ctx context.Context, updates chan<- dataplane.Updat
 func (w *watch) stop() {
 	w.cancel()
 	if !w.ended {
-		<-w.errc
+		_ = <-w.errc // its error is moot once we stopped it
 		w.ended = true
 	}
 }

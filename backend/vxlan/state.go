@@ -39,7 +39,7 @@ func NewState() State {
 }
 
 func neighKey(n dataplane.Neigh) NeighKey { return NeighKey{n.LinkIndex, n.IP} }
-func fdbKey(e dataplane.FDBEntry) FDBKey   { return FDBKey{e.LinkIndex, e.MAC} }
+func fdbKey(e dataplane.FDBEntry) FDBKey  { return FDBKey{e.LinkIndex, e.MAC} }
 
 // addPeer adds a peer's entries (replacing routes to the same destination).
 func (s State) addPeer(e PeerEntries) {

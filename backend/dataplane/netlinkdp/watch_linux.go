@@ -141,9 +141,9 @@ func neighUpdate(nu netlink.NeighUpdate) (dataplane.Update, bool) {
 	switch {
 	case nu.Family == unix.AF_BRIDGE && nu.IP != nil:
 		return dataplane.Update{Kind: dataplane.FDBUpdate, Deleted: del, FDB: fdbOf(&nu.Neigh)}, true
-	case nu.Family == unix.AF_INET || nu.Family == unix.AF_INET6:
-		// A deleted permanent entry is first reported as failed.
-		del = del || nu.State&netlink.NUD_PERMANENT == 0
+	case (nu.Family == unix.AF_INET || nu.Family == unix.AF_INET6) && (del || nu.State&netlink.NUD_PERMANENT != 0):
+		// A deleted entry is reported failed, not permanent: report every
+		// deletion, and only permanent entries otherwise.
 		return dataplane.Update{Kind: dataplane.NeighUpdate, Deleted: del, Neigh: neighOf(&nu.Neigh)}, true
 	}
 	return dataplane.Update{}, false
