@@ -20,6 +20,7 @@ type watch struct {
 	errc    chan error
 	started time.Time
 	ended   bool
+	err     error
 }
 
 func (b *Backend) startWatch(ctx context.Context, updates chan<- dataplane.Update) *watch {
@@ -33,7 +34,7 @@ func (b *Backend) startWatch(ctx context.Context, updates chan<- dataplane.Updat
 func (w *watch) stop() {
 	w.cancel()
 	if !w.ended {
-		_ = <-w.errc // its error is moot once we stopped it
+		w.err = <-w.errc // moot once we stopped it; kept for debugging
 		w.ended = true
 	}
 }
