@@ -142,8 +142,8 @@ func TestReserve(t *testing.T) {
 			[]string{"host bits set; did you mean 10.244.4.0/24?"}},
 		{"below SubnetMin", []string{"10.244.0.0/24", "--public-ip", "198.18.0.9"},
 			[]string{"10.244.0.0/24 is below SubnetMin 10.244.1.0"}},
-		{"node holds another subnet", []string{"10.244.5.0/24", "--public-ip", "198.18.0.2"},
-			[]string{"that node already holds 10.244.2.0-24", "reserve that subnet instead"}},
+		{"node has another reservation", []string{"10.244.5.0/24", "--public-ip", "198.18.0.3"},
+			[]string{"that node already has the reservation 10.244.3.0-24", "weftctl unreserve 10.244.3.0/24"}},
 		{"no public IP", []string{"10.244.5.0/24"}, []string{"--public-ip: an IPv4 address is required"}},
 		{"IPv6 public IP", []string{"10.244.5.0/24", "--public-ip", "2001:db8:18::5"}, []string{"--public-ip: an IPv4 address is required"}},
 		{"IPv6 subnet without IPv6", []string{"10.244.5.0/24", "--public-ip", "198.18.0.5", "--ipv6-subnet", "fd00:10:244:5::/64"},
@@ -152,6 +152,13 @@ func TestReserve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { e.wantFail(tc.want, append([]string{"reserve"}, tc.args...)...) })
 	}
 
+	t.Run("node with a lease elsewhere", func(t *testing.T) {
+		r := e.run("reserve", "10.244.30.0/24", "--public-ip", "198.18.0.1")
+		if r.code != 0 || !strings.Contains(r.stderr, "node 198.18.0.1 holds 10.244.1.0/24 now") ||
+			!strings.Contains(r.stderr, "moves to 10.244.30.0/24 at its next start") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
 	t.Run("convert own lease", func(t *testing.T) {
 		before, err := e.reg.GetLease(ctx, netip.MustParsePrefix("10.244.2.0/24"))
 		if err != nil {

@@ -82,7 +82,8 @@ func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if req.leases, _, err = c.reg.ListLeases(ctx); err != nil {
 		return err
 	}
-	if err := req.check(); err != nil {
+	notes, err := req.check()
+	if err != nil {
 		return err
 	}
 	res := actionResult{Action: "reserved", Subnet: req.sn.String(), PublicIP: req.ip.String()}
@@ -94,6 +95,9 @@ func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	res.Key = c.reg.LeaseKey(l)
+	for _, n := range notes {
+		fmt.Fprintln(stderr, n)
+	}
 	msg := fmt.Sprintf("reserved %s for %s (permanent key %s)\n", req.sn, req.ip, res.Key)
 	switch already {
 	case stateReserved:
@@ -130,36 +134,40 @@ func checkReserveArgs(pos []string, req *reserveReq) error {
 }
 
 // check refuses a subnet that does not fit the config (outside the range,
-// misaligned or of the wrong length), one another node holds, and a public
-// IP that already holds another subnet.
-func (q *reserveReq) check() error {
+// misaligned or of the wrong length), one another node holds, and a node
+// that already has another reservation. A node's live lease elsewhere is
+// only noted: the node moves to its reservation at its next start.
+func (q *reserveReq) check() (notes []string, err error) {
 	c := q.cfg
 	if !c.EnableIPv6 && q.sn6.IsValid() {
-		return fmt.Errorf("--ipv6-subnet %s: the network config does not enable IPv6", q.sn6)
+		return nil, fmt.Errorf("--ipv6-subnet %s: the network config does not enable IPv6", q.sn6)
 	}
 	if c.EnableIPv6 && !q.sn6.IsValid() {
 		i, _ := subnet.SubnetIndex(c.SubnetMin, q.sn.Addr(), c.SubnetLen)
 		q.sn6 = subnet.NthSubnet(c.IPv6SubnetMin, c.IPv6SubnetLen, i)
 	}
 	if reason := orphanReason(c, subnet.Lease{Subnet: q.sn, IPv6Subnet: q.sn6}); reason != "" {
-		return fmt.Errorf("cannot reserve %s: %s", subnet.SubnetKey(q.sn, q.sn6), reason)
+		return nil, fmt.Errorf("cannot reserve %s: %s", subnet.SubnetKey(q.sn, q.sn6), reason)
 	}
 	for _, l := range q.leases {
 		overlap := l.Subnet.Overlaps(q.sn) || (q.sn6.IsValid() && l.IPv6Subnet.IsValid() && l.IPv6Subnet.Overlaps(q.sn6))
 		same := l.Key() == subnet.SubnetKey(q.sn, q.sn6)
 		switch {
 		case overlap && l.Attrs.PublicIP != q.ip:
-			return fmt.Errorf("cannot reserve %s: %s is held by node %s (%s); release it first with `weftctl %s %s`",
+			return nil, fmt.Errorf("cannot reserve %s: %s is held by node %s (%s); release it first with `weftctl %s %s`",
 				q.sn, l.Key(), orDash(addrText(l.Attrs.PublicIP)), holdKind(l), releaseVerb(l), l.Subnet)
 		case overlap && !same:
-			return fmt.Errorf("cannot reserve %s: node %s holds the overlapping %s", q.sn, q.ip, l.Key())
+			return nil, fmt.Errorf("cannot reserve %s: node %s holds the overlapping %s", q.sn, q.ip, l.Key())
+		case !overlap && l.Attrs.PublicIP == q.ip && l.Reserved():
+			return nil, fmt.Errorf("cannot reserve %s for %s: that node already has the reservation %s; "+
+				"remove it first with `weftctl unreserve %s`", q.sn, q.ip, l.Key(), l.Subnet)
 		case !overlap && l.Attrs.PublicIP == q.ip:
-			return fmt.Errorf("cannot reserve %s for %s: that node already holds %s (%s); "+
-				"reserve that subnet instead, or release it first with `weftctl %s %s`",
-				q.sn, q.ip, l.Key(), holdKind(l), releaseVerb(l), l.Subnet)
+			notes = append(notes, fmt.Sprintf("note: node %s holds %s now (etcd lease %s); it moves to %s at its "+
+				"next start (a reservation wins over a lease), and its pods get new addresses",
+				q.ip, l.Subnet, leaseIDString(l.LeaseID), q.sn))
 		}
 	}
-	return nil
+	return notes, nil
 }
 
 func holdKind(l subnet.Lease) string {
