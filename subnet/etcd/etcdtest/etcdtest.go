@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -36,6 +37,7 @@ type Server struct {
 	etcd       *embed.Etcd
 	clientsMu  sync.Mutex
 	allClients []*clientv3.Client
+	tls        *transport.TLSInfo // nil: plain http
 }
 
 // Start launches a single-member etcd and waits until it serves.
@@ -81,6 +83,9 @@ func (s *Server) start(t testing.TB) {
 	cfg.ListenPeerUrls = []url.URL{s.peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{s.peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	if s.tls != nil {
+		cfg.ClientTLSInfo = *s.tls
+	}
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	e, err := embed.StartEtcd(cfg)
