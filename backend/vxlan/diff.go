@@ -99,11 +99,25 @@ func Diff(desired, observed State) []Op {
 			ops = append(ops, Op{Kind: OpDelFDB, FDB: o, phase: 4})
 		}
 	}
-	slices.SortFunc(ops, compareOps)
-	return ops
+	return sortOps(ops)
 }
 
-func compareOps(a, b Op) int {
+// sortOps orders ops by phase, kind and address. It sorts indexes, not the
+// large Op values, which keeps sorting thousands of ops cheap.
+func sortOps(ops []Op) []Op {
+	idx := make([]int32, len(ops))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return compareOps(&ops[a], &ops[b]) })
+	out := make([]Op, len(ops))
+	for i, j := range idx {
+		out[i] = ops[j]
+	}
+	return out
+}
+
+func compareOps(a, b *Op) int {
 	if c := cmp.Compare(a.phase, b.phase); c != 0 {
 		return c
 	}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package vxlan
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weft-net/weft/backend/dataplane"
+	"github.com/weft-net/weft/subnet"
+)
+
+var local = Local{Own4: netip.MustParsePrefix("10.244.1.0/24"), Dev4: 10, Underlay: 2}
+
+func planState(t *testing.T, leases ...subnet.Lease) State {
+	t.Helper()
+	peers, problems := Plan(local, leases)
+	if len(problems) > 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	return StateOf(peers)
+}
+
+func opStrings(ops []Op) []string {
+	var out []string
+	for _, o := range ops {
+		out = append(out, o.String())
+	}
+	return out
+}
+
+func TestDiff(t *testing.T) {
+	p2, p3 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false)
+	p2moved := p2
+	p2moved.Attrs.BackendData = vxlanData(mac(0x22))
+	foreign := dataplane.Route{Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: netip.MustParseAddr("10.244.2.0"),
+		LinkIndex: 10, OnLink: true, Protocol: dataplane.RTProtoBoot}
+	withForeign := planState(t, p2)
+	withForeign.Routes[foreign.Dst] = append(withForeign.Routes[foreign.Dst], foreign)
+	tests := []struct {
+		name              string
+		desired, observed State
+		want              []string
+	}{
+		{"converged", planState(t, p2, p3), planState(t, p2, p3), nil},
+		{"add: neighbour and fdb before the route", planState(t, p2), NewState(), []string{
+			"set neigh 10.244.2.0 lladdr 02:00:00:00:00:02 dev 10",
+			"set fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10",
+			"replace route 10.244.2.0/24 via 10.244.2.0 dev 10"}},
+		{"remove: route first", NewState(), planState(t, p2), []string{
+			"del route 10.244.2.0/24 dev 10 proto 87",
+			"del neigh 10.244.2.0 dev 10",
+			"del fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10"}},
+		{"changed MAC: make before break", planState(t, p2moved), planState(t, p2), []string{
+			"set neigh 10.244.2.0 lladdr 02:00:00:00:00:22 dev 10",
+			"set fdb 02:00:00:00:00:22 dst 198.18.0.2 dev 10",
+			"del fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10"}},
+		{"flanneld's route beside ours is removed last", planState(t, p2), withForeign, []string{
+			"del route 10.244.2.0/24 dev 10 proto 3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, opStrings(Diff(tt.desired, tt.observed))); d != "" {
+				t.Errorf("ops (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestPlanProblems(t *testing.T) {
+	bad := func(f func(*subnet.Lease)) subnet.Lease {
+		l := lease(5, "198.18.0.5", false)
+		f(&l)
+		return l
+	}
+	tests := []struct {
+		name  string
+		lease subnet.Lease
+		want  string
+	}{
+		{"bad mac", bad(func(l *subnet.Lease) { l.Attrs.BackendData = []byte(`{"VtepMAC":"zz"}`) }), `MAC "zz"`},
+		{"no mac", bad(func(l *subnet.Lease) { l.Attrs.BackendData = []byte(`{"VNI":1}`) }), "no VtepMAC"},
+		{"no public ip", bad(func(l *subnet.Lease) { l.Attrs.PublicIP = netip.Addr{} }), "PublicIP missing"},
+		{"other backend", bad(func(l *subnet.Lease) { l.Attrs.BackendType = "udp" }), `BackendType "udp"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			peers, problems := Plan(local, []subnet.Lease{lease(2, "198.18.0.2", false), tt.lease})
+			if len(peers) != 1 || len(problems) != 1 || problems[0].Subnet != tt.lease.Subnet ||
+				!strings.Contains(problems[0].Err.Error(), tt.want) {
+				t.Errorf("Plan = %d peers, problems %v; want the good peer and one problem naming %s with %q",
+					len(peers), problems, tt.lease.Subnet, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkPlanDiff measures weft's own work for 5,000 peers onto an empty device.
+func BenchmarkPlanDiff(b *testing.B) {
+	peers := manyPeers(benchPeers)
+	for b.Loop() {
+		p, _ := Plan(local, peers)
+		if len(Diff(StateOf(p), NewState())) != 3*benchPeers {
+			b.Fatal("wrong op count")
+		}
+	}
+}
