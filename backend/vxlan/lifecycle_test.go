@@ -238,3 +238,22 @@ func TestResync(t *testing.T) {
 		OnReconcile: func(time.Duration, int, error) { reconciles.Add(1) }}, lease(1, "198.18.0.1", false))
 	waitFor(t, "periodic resyncs", func() bool { return reconciles.Load() >= 3 })
 }
+
+// TestTeardown removes the device and weft's direct routes, nothing else.
+func TestTeardown(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		n := startNode(t, e, subnet.BackendConfig{DirectRouting: true}, Options{}, lease(1, "198.18.0.1", false))
+		n.b.SetPeers([]subnet.Lease{lease(2, "198.18.0.2", false), lease(3, "203.0.113.3", false)})
+		waitFor(t, "peers", func() bool { return n.b.Status().Peers == 2 })
+		foreign := dataplane.Route{Dst: netip.MustParsePrefix("10.99.0.0/16"), Gw: netip.MustParseAddr("198.18.0.254"),
+			LinkIndex: e.ext.Index, Protocol: 4}
+		mustT(t, e.dp.ReplaceRoute(foreign))
+		n.stop(t)
+		mustT(t, n.b.Teardown())
+		got, err := dataplanetest.Snapshot(e.dp)
+		mustT(t, err)
+		if want := "route 10.99.0.0/16 via 198.18.0.254 dev eth0 proto 4\n"; got != want {
+			t.Errorf("after Teardown:\n%swant only the foreign route:\n%s", got, want)
+		}
+	})
+}
