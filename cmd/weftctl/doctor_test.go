@@ -53,6 +53,9 @@ func (e *tenv) sub(t *testing.T) *tenv {
 // reservation in use), plus a reservation no node has taken.
 func newNode(t *testing.T, e *tenv, cfg string) *testNode {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped with -short: builds kernel state in a network namespace (root)")
+	}
 	n := &testNode{tenv: e, ns: nstest.New(t), subnetFile: filepath.Join(t.TempDir(), "subnet.env")}
 	e.putConfig(cfg)
 	n.own = e.lease("10.244.1.0-24", "198.18.0.1", mac1, 24*time.Hour)

@@ -76,6 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintf(stderr, "weftctl %s: %v\n", args[0], err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			fmt.Fprintln(stderr, "etcd did not answer in time: check --etcd-endpoints (WEFTCTL_ETCD_ENDPOINTS), the TLS flags and that etcd runs")
+		}
 		return 1
 	}
 	return 0

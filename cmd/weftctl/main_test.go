@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weft-net/weft/internal/testbin"
 )
@@ -99,6 +100,9 @@ func TestTLSFlags(t *testing.T) {
 
 // TestBinaryHelp is the one test of the built binary.
 func TestBinaryHelp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: runs the built binary")
+	}
 	bin := testbin.Path(t, "weftctl")
 	out, err := exec.Command(bin, "--help").CombinedOutput()
 	var ee *exec.ExitError
@@ -107,5 +111,16 @@ func TestBinaryHelp(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "doctor") {
 		t.Errorf("%s --help (rebuild with `make build`):\n%s", bin, out)
+	}
+}
+
+func TestEtcdUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var out, errb strings.Builder
+	// Port 1 on loopback: nothing listens, the request waits until ctx ends.
+	code := run(ctx, []string{"leases", "--etcd-endpoints", "http://127.0.0.1:1"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "etcd did not answer in time: check --etcd-endpoints") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
 }
