@@ -93,6 +93,7 @@ type ManagerStats struct {
 	Attempts      uint64    // create transactions tried by Acquire
 	Conflicts     uint64    // transactions that lost a race to another node
 	Reclaims      uint64    // leases re-claimed after their etcd lease was lost
+	Renewals      uint64    // successful keep-alives
 	RenewFailures uint64    // renewals that failed transiently (etcd unreachable)
 	Expiry        time.Time // expiry of the kept-alive lease after its last renewal
 }
@@ -107,8 +108,8 @@ type Manager struct {
 	log    logrus.FieldLogger
 	randMu sync.Mutex
 
-	acquired, attempts, conflicts, reclaims, renewFailures atomic.Uint64
-	expiry                                                 atomic.Int64 // unix nanoseconds
+	acquired, attempts, conflicts, reclaims, renewFailures, renewals atomic.Uint64
+	expiry                                                           atomic.Int64 // unix nanoseconds
 }
 
 // NewManager returns a Manager over reg.
@@ -121,7 +122,7 @@ func NewManager(reg Registry, opts ManagerOptions) *Manager {
 func (m *Manager) Stats() ManagerStats {
 	s := ManagerStats{
 		Acquired: m.acquired.Load(), Attempts: m.attempts.Load(), Conflicts: m.conflicts.Load(),
-		Reclaims: m.reclaims.Load(), RenewFailures: m.renewFailures.Load(),
+		Reclaims: m.reclaims.Load(), RenewFailures: m.renewFailures.Load(), Renewals: m.renewals.Load(),
 	}
 	if ns := m.expiry.Load(); ns != 0 {
 		s.Expiry = time.Unix(0, ns)

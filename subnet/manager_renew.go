@@ -101,6 +101,7 @@ func (k *keeper) renew(ctx context.Context) error {
 	}
 	k.expiry = time.Now().Add(ttl)
 	k.m.expiry.Store(k.expiry.UnixNano())
+	k.m.renewals.Add(1)
 	// A reused lease may carry a shorter TTL than ours: renew well within it.
 	k.interval = min(k.m.opts.RenewInterval, max(ttl/3, time.Second))
 	k.recovered()

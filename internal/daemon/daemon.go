@@ -56,10 +56,12 @@ func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
 		return err
 	}
 	defer func() { _ = cl.Close() }()
-	d.reg = etcd.New(cl, opts.EtcdPrefix, log.WithField("component", "etcd"))
+	reg := etcd.New(cl, opts.EtcdPrefix, log.WithField("component", "etcd"))
+	d.reg = reg
 	d.mgr = subnet.NewManager(d.reg, subnet.ManagerOptions{
 		TTL: opts.LeaseTTL, RenewMargin: opts.RenewMargin, Log: log.WithField("component", "lease"),
 	})
+	d.metrics.registerLease(d.mgr, reg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.serveHTTP(gctx) })
 	g.Go(func() error {
@@ -215,9 +217,7 @@ func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.L
 		l, err := d.mgr.Acquire(cctx, cfg, req)
 		cancel()
 		if err == nil {
-			d.log.WithFields(logrus.Fields{"subnet": l.Subnet, "public_ip": l.Attrs.PublicIP, "lease_id": l.LeaseID,
-				"reserved": l.Reserved()}).Info("lease acquired")
-			return l, nil
+			return l, nil // the Manager logged how it got the lease
 		}
 		if time.Since(lastLog) > 30*time.Second {
 			d.log.WithError(err).Error("cannot acquire a lease; retrying")
@@ -253,9 +253,6 @@ func (d *daemon) setLease(l subnet.Lease) {
 	d.lease = l
 	d.mu.Unlock()
 	d.ready.set("lease", true)
-	if !l.Expiration.IsZero() {
-		d.metrics.leaseExpiry.Set(float64(l.Expiration.Unix()))
-	}
 }
 
 func (d *daemon) currentLease() subnet.Lease {
@@ -285,10 +282,7 @@ func (d *daemon) writeSubnetFile(cfg *subnet.Config, l subnet.Lease, mtu int) er
 // design: another node owns our subnet now, and every pod here has an
 // address from it.
 func (d *daemon) keepAlive(ctx context.Context) error {
-	onChange := func(nl subnet.Lease) {
-		d.metrics.reclaims.Inc()
-		d.setLease(nl)
-	}
+	onChange := func(nl subnet.Lease) { d.setLease(nl) }
 	for {
 		kctx, cancel := context.WithCancel(ctx)
 		errc := make(chan error, 1)
@@ -329,10 +323,16 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 func (d *daemon) reclaimDeleted(ctx context.Context) error {
 	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		nl, err := d.mgr.Reclaim(cctx, d.currentLease())
+		cur := d.currentLease()
+		if l, err := d.reg.GetLease(cctx, cur.Subnet); err == nil && l.LeaseID == cur.LeaseID && l.Attrs.PublicIP == cur.Attrs.PublicIP {
+			// The key is back under our etcd lease: the removal we saw was an
+			// expiry that the keep-alive has re-claimed already.
+			cancel()
+			return nil
+		}
+		nl, err := d.mgr.Reclaim(cctx, cur)
 		cancel()
 		if err == nil {
-			d.metrics.reclaims.Inc()
 			d.setLease(nl)
 			d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": nl.LeaseID}).Warn("our lease key was deleted; re-claimed it")
 			return nil

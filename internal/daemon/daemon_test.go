@@ -237,6 +237,7 @@ func TestStartWritesLeaseDeviceAndSubnetFile(t *testing.T) {
 	ul := newUnderlay(t)
 	ns, ip := ul.attach(1)
 	n := newNode(t, e, ns, ip)
+	n.opts.LeaseTTL = 12 * time.Second // renewals every 4 s, seen below
 	n.start()
 
 	env, err := subnetenv.Read(n.opts.SubnetFile)
@@ -269,6 +270,13 @@ func TestStartWritesLeaseDeviceAndSubnetFile(t *testing.T) {
 	}
 	if code, _ := n.get("/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
+	}
+	waitFor(t, 30*time.Second, "a renewal in the metrics", func() (bool, string) {
+		_, body := n.get("/metrics")
+		return strings.Contains(body, "weft_lease_renewals_total 1") || strings.Contains(body, "weft_lease_renewals_total 2"), ""
+	})
+	if _, body := n.get("/metrics"); strings.Contains(body, "weft_lease_expiry_timestamp_seconds 0\n") {
+		t.Error("lease expiry not exported after a renewal")
 	}
 }
 

@@ -69,6 +69,11 @@ func (d *daemon) serveHTTP(ctx context.Context) error {
 		m.HandleFunc("/readyz", d.handleReady)
 	}
 	if a := d.opts.MetricsAddr; a != "" {
+		// The same port as the health listener means the same listener,
+		// however the host part is spelled (":9471", "0.0.0.0:9471").
+		if samePort(a, d.opts.HealthzAddr) {
+			a = d.opts.HealthzAddr
+		}
 		mux(a).Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	}
 	if len(addrs) == 0 {
@@ -112,4 +117,10 @@ func (d *daemon) handleReady(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
+}
+
+func samePort(a, b string) bool {
+	_, pa, errA := net.SplitHostPort(a)
+	_, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa == pb
 }

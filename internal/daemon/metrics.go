@@ -6,6 +6,8 @@ package daemon
 import (
 	"time"
 
+	"github.com/weft-net/weft/subnet"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -15,11 +17,6 @@ import (
 type metrics struct {
 	reg              *prometheus.Registry
 	peers            prometheus.Gauge
-	leaseExpiry      prometheus.Gauge
-	renewals         prometheus.Counter
-	renewFailures    prometheus.Counter
-	reclaims         prometheus.Counter
-	watchRestarts    prometheus.Counter
 	leaseEvents      *prometheus.CounterVec
 	reconcileRuns    prometheus.Counter
 	reconcileErrors  prometheus.Counter
@@ -35,21 +32,6 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		peers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weft_peers_programmed", Help: "Peers whose FDB, neighbour and route entries are in the kernel.",
-		}),
-		leaseExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "weft_lease_expiry_timestamp_seconds", Help: "When this node's lease expires unless renewed (0 for a reservation).",
-		}),
-		renewals: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "weft_lease_renewals_total", Help: "Successful keep-alives of this node's etcd lease.",
-		}),
-		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "weft_lease_renewal_failures_total", Help: "Failed keep-alive attempts (etcd unreachable or lease lost).",
-		}),
-		reclaims: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "weft_lease_reclaims_total", Help: "Times this node re-claimed its subnet after its etcd lease was lost.",
-		}),
-		watchRestarts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "weft_etcd_watch_restarts_total", Help: "Lease watch restarts (compaction, broken watch, etcd restart).",
 		}),
 		leaseEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_lease_events_total", Help: "Lease events received from etcd, by type.",
@@ -78,11 +60,45 @@ func newMetrics() *metrics {
 			Name: "weft_ready", Help: "1 when the node is ready (lease, subnet.env, peers, rules).",
 		}),
 	}
-	m.reg.MustRegister(m.peers, m.leaseExpiry, m.renewals, m.renewFailures, m.reclaims, m.watchRestarts,
-		m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
+	m.reg.MustRegister(m.peers, m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
 		m.configErrors, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// leaseStats is where the lease series come from: the Manager counts
+// renewals and re-claims, the etcd registry counts watch restarts.
+type leaseStats interface {
+	Stats() subnet.ManagerStats
+}
+
+type watchStats interface {
+	WatchRestarts() uint64
+}
+
+// registerLease adds the series read from the lease manager and registry at
+// scrape time, so they can never drift from what those components did.
+func (m *metrics) registerLease(ls leaseStats, ws watchStats) {
+	counter := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "weft_lease_expiry_timestamp_seconds",
+			Help: "When this node's lease expires unless renewed, as of the last renewal (0 for a reservation or before the first).",
+		}, func() float64 {
+			if e := ls.Stats().Expiry; !e.IsZero() {
+				return float64(e.Unix())
+			}
+			return 0
+		}),
+		counter("weft_lease_renewals_total", "Successful keep-alives of this node's etcd lease.", func() uint64 { return ls.Stats().Renewals }),
+		counter("weft_lease_renewal_failures_total", "Failed keep-alive attempts (etcd unreachable); they are retried.",
+			func() uint64 { return ls.Stats().RenewFailures }),
+		counter("weft_lease_reclaims_total", "Times this node re-claimed its subnet after its etcd lease or key was lost.",
+			func() uint64 { return ls.Stats().Reclaims }),
+		counter("weft_etcd_watch_restarts_total", "Lease watch re-lists (compaction, broken watch, etcd restart).", ws.WatchRestarts),
+	)
 }
 
 func (m *metrics) observeReconcile(d time.Duration, repairs int, err error) {

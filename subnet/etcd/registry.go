@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -41,7 +42,13 @@ type Registry struct {
 	prefix  string // without a trailing slash
 	log     logrus.FieldLogger
 	timeout time.Duration
+	// watchRestarts counts re-lists after a broken watch, for metrics.
+	watchRestarts atomic.Uint64
 }
+
+// WatchRestarts returns how many times WatchLeases had to re-list (after a
+// compaction, a broken watch or an etcd restart).
+func (r *Registry) WatchRestarts() uint64 { return r.watchRestarts.Load() }
 
 var _ subnet.Registry = (*Registry)(nil)
 

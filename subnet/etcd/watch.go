@@ -48,6 +48,7 @@ func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev in
 			w.endIncident()
 		}
 		w.beginIncident(err)
+		w.r.watchRestarts.Add(1)
 		if !w.resync(ctx) {
 			return nil
 		}

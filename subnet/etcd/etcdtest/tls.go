@@ -37,7 +37,7 @@ func StartTLS(t testing.TB, clientCertAuth bool) (*Server, TLSFiles) {
 		dir:       t.TempDir(),
 		clientURL: url.URL{Scheme: "https", Host: freeAddr(t)},
 		peerURL:   url.URL{Scheme: "http", Host: freeAddr(t)},
-		tls: &transport.TLSInfo{CertFile: files.ServerCert, KeyFile: files.ServerKey},
+		tls:       &transport.TLSInfo{CertFile: files.ServerCert, KeyFile: files.ServerKey},
 	}
 	if clientCertAuth {
 		// etcd verifies client certificates whenever it is given a CA.
