@@ -237,7 +237,7 @@ func TestStartWritesLeaseDeviceAndSubnetFile(t *testing.T) {
 	ul := newUnderlay(t)
 	ns, ip := ul.attach(1)
 	n := newNode(t, e, ns, ip)
-	n.opts.LeaseTTL = 12 * time.Second // renewals every 4 s, seen below
+	n.opts.LeaseTTL, n.opts.RenewMargin = 12*time.Second, 2*time.Second // renewals every 4 s, seen below
 	n.start()
 
 	env, err := subnetenv.Read(n.opts.SubnetFile)
