@@ -20,8 +20,8 @@ import (
 type InterfaceQuery struct {
 	// Ifaces are interface names or addresses, tried in order.
 	Ifaces []string
-	// Regexes are tried in order (only when Ifaces is empty) against each
-	// interface's name and addresses.
+	// Regexes are tried in order, after every Ifaces entry failed, against
+	// each interface's name and addresses.
 	Regexes []*regexp.Regexp
 	// CanReach is --iface-can-reach; Reach is the daemon's RouteGet(CanReach)
 	// (its LinkIndex and Src are used). Used when Ifaces and Regexes are empty.
@@ -72,10 +72,15 @@ func sortedLinks(links []dataplane.Link) []dataplane.Link {
 
 func candidates(links []dataplane.Link, q InterfaceQuery) ([]candidate, []error) {
 	switch {
-	case len(q.Ifaces) > 0:
-		return byIface(links, q.Ifaces)
-	case len(q.Regexes) > 0:
-		return byRegex(links, q.Regexes)
+	case len(q.Ifaces) > 0 || len(q.Regexes) > 0:
+		// As flanneld: each --iface in order, and only if none fits, each
+		// --iface-regex; ChooseInterface tries the candidates in this order.
+		out, errs := byIface(links, q.Ifaces)
+		if len(q.Regexes) > 0 {
+			more, moreErrs := byRegex(links, q.Regexes)
+			out, errs = append(out, more...), append(errs, moreErrs...)
+		}
+		return out, errs
 	case q.CanReach.IsValid():
 		if l, ok := linkByIndex(links, q.Reach.LinkIndex); ok {
 			return []candidate{{link: l, addr: q.Reach.Src, reason: "--iface-can-reach " + q.CanReach.String()}}, nil

@@ -111,7 +111,7 @@ func newFlagSet(c *cli, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.EtcdPassword, "etcd-password", "", "etcd password (prefer --etcd-password-file or WEFTD_ETCD_PASSWORD; never logged)")
 	fs.StringVar(&c.passwordFile, "etcd-password-file", "", "file holding the etcd password")
 	fs.Var(listFlag{&o.Ifaces}, "iface", "underlay interface name or IP (repeatable; first match wins)")
-	fs.Var(listFlag{&o.IfaceRegex}, "iface-regex", "regex over interface names or IPs (repeatable; used when --iface is not given)")
+	fs.Var(listFlag{&o.IfaceRegex}, "iface-regex", "regex over interface names or IPs (repeatable; tried when no --iface matches)")
 	fs.Var(addrFlag{&o.IfaceCanReach}, "iface-can-reach", "use the interface that routes to this address")
 	fs.Var(addrFlag{&o.PublicIP}, "public-ip", "IPv4 address peers reach this node at (default: the interface's)")
 	fs.Var(addrFlag{&o.PublicIPv6}, "public-ipv6", "IPv6 address peers reach this node at (dual stack)")
