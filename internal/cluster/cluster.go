@@ -42,6 +42,9 @@ type Options struct {
 	WeftdArgs   []string
 	// NoWeftd leaves the nodes without a daemon; call Node.StartWeftd.
 	NoWeftd bool
+	// DualStack also gives every underlay interface an IPv6 address
+	// (2001:db8:18::N/64); pair it with an IPv6Network in NetConf.
+	DualStack bool
 	// Dir holds logs, subnet files and CNI state (default: a new temp dir, removed by Close).
 	Dir  string
 	Logf func(format string, args ...any) // progress lines; nil is silent
@@ -189,12 +192,23 @@ func (c *Cluster) attach(suffix string, ip netip.Addr) (string, error) {
 		// A default route makes eth0 the interface weftd picks by default, as on a real node.
 		{ns, "ip", "route", "add", "default", "via", "198.18.0.250", "dev", "eth0", "onlink"},
 	}
+	if c.opts.DualStack {
+		steps = append(steps, []string{ns, "ip", "-6", "addr", "add", NodeIPv6(ip).String() + "/64", "dev", "eth0", "nodad"})
+	}
 	for _, s := range steps {
 		if _, err := netns.Exec(s[0], s[1:]...); err != nil {
 			return "", fmt.Errorf("cluster: attach %s: %w", suffix, err)
 		}
 	}
 	return ns, nil
+}
+
+// NodeIPv6 returns the IPv6 underlay address paired with an IPv4 one:
+// 198.18.0.N ↔ 2001:db8:18::N.
+func NodeIPv6(ip4 netip.Addr) netip.Addr {
+	b := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x18}
+	b[15] = ip4.As4()[3]
+	return netip.AddrFrom16(b)
 }
 
 // NodeIP returns the underlay address of node i (1-based).

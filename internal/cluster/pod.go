@@ -23,6 +23,7 @@ type Pod struct {
 	Name        string
 	NS          string
 	IP          netip.Addr
+	IPv6        netip.Addr // dual stack only
 	Node        *Node
 	containerID string
 	deleted     bool
@@ -90,8 +91,13 @@ func (n *Node) AddPod(ctx context.Context, name string) (*Pod, error) {
 		return nil, fmt.Errorf("node %s: CNI ADD pod %s: %w", n.Name, name, err)
 	}
 	for _, ipc := range res.IPs {
-		if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok && a.Unmap().Is4() {
+		a, ok := netip.AddrFromSlice(ipc.Address.IP)
+		switch {
+		case !ok:
+		case a.Unmap().Is4():
 			p.IP = a.Unmap()
+		default:
+			p.IPv6 = a
 		}
 	}
 	if !p.IP.IsValid() {
