@@ -10,11 +10,11 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/weft-net/weft/internal/cliflag"
 	"github.com/weft-net/weft/subnet/etcd"
 )
 
@@ -30,40 +30,8 @@ var stdin io.Reader = os.Stdin
 // shared holds the flags every etcd-using command takes: the connection
 // flags, named as weftd's, and the output format.
 type shared struct {
-	endpoints    []string
-	prefix       string
-	certFile     string
-	keyFile      string
-	caFile       string
-	username     string
-	password     string
-	passwordFile string
-	output       string
-}
-
-// sharedNames are the flags filled from WEFTCTL_<FLAG> when not given.
-var sharedNames = []string{
-	"etcd-endpoints", "etcd-prefix", "etcd-certfile", "etcd-keyfile", "etcd-cafile",
-	"etcd-username", "etcd-password", "etcd-password-file", "output",
-}
-
-type listFlag struct{ v *[]string }
-
-func (l listFlag) String() string {
-	if l.v == nil {
-		return ""
-	}
-	return strings.Join(*l.v, ",")
-}
-
-func (l listFlag) Set(s string) error {
-	*l.v = nil
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l.v = append(*l.v, p)
-		}
-	}
-	return nil
+	etcd   cliflag.Etcd
+	output string
 }
 
 // newFlagSet returns a flag set for one command with the shared flags
@@ -103,15 +71,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 }
 
 func (s *shared) register(fs *flag.FlagSet) {
-	s.endpoints = []string{"http://127.0.0.1:2379"}
-	fs.Var(listFlag{&s.endpoints}, "etcd-endpoints", "comma-separated etcd endpoints (default http://127.0.0.1:2379)")
-	fs.StringVar(&s.prefix, "etcd-prefix", etcd.DefaultPrefix, "etcd prefix of the network config and leases")
-	fs.StringVar(&s.certFile, "etcd-certfile", "", "client certificate for etcd TLS")
-	fs.StringVar(&s.keyFile, "etcd-keyfile", "", "client key for etcd TLS")
-	fs.StringVar(&s.caFile, "etcd-cafile", "", "CA bundle to verify etcd's server certificate")
-	fs.StringVar(&s.username, "etcd-username", "", "etcd user name")
-	fs.StringVar(&s.password, "etcd-password", "", "etcd password (prefer --etcd-password-file or WEFTCTL_ETCD_PASSWORD)")
-	fs.StringVar(&s.passwordFile, "etcd-password-file", "", "file holding the etcd password")
+	s.etcd.Register(fs, "WEFTCTL_ETCD_PASSWORD")
 	fs.StringVar(&s.output, "output", "table", "output format: table, json or yaml")
 	fs.StringVar(&s.output, "o", "table", "shorthand for --output")
 }
@@ -147,30 +107,16 @@ func parseArgs(fs *flag.FlagSet, args []string, s *shared) ([]string, error) {
 // fromEnv fills every shared flag not given on the command line from
 // WEFTCTL_<FLAG>, then reads the password file.
 func (s *shared) fromEnv(fs *flag.FlagSet) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["o"] {
-		set["output"] = true
+	names := append([]string(nil), cliflag.EtcdNames...)
+	oSet := false
+	fs.Visit(func(f *flag.Flag) { oSet = oSet || f.Name == "o" })
+	if !oSet { // -o is --output's shorthand: either given on the command line wins
+		names = append(names, "output")
 	}
-	for _, name := range sharedNames {
-		if set[name] {
-			continue
-		}
-		k := envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if v := getenv(k); v != "" {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s=%q: %w", k, v, err)
-			}
-		}
+	if err := cliflag.FillFromEnv(fs, getenv, names, envPrefix); err != nil {
+		return err
 	}
-	if s.passwordFile != "" {
-		b, err := os.ReadFile(s.passwordFile)
-		if err != nil {
-			return fmt.Errorf("--etcd-password-file: %w", err)
-		}
-		s.password = strings.TrimRight(string(b), "\r\n")
-	}
-	return nil
+	return s.etcd.LoadPassword()
 }
 
 // conn is an open etcd connection and the Registry over it.
@@ -184,10 +130,7 @@ func (c *conn) Close() { _ = c.client.Close() }
 // connect opens the etcd client. Registry warnings (a malformed lease
 // skipped) go to stderr.
 func (s *shared) connect(stderr io.Writer) (*conn, error) {
-	cl, err := etcd.NewClient(etcd.ClientConfig{
-		Endpoints: s.endpoints, CertFile: s.certFile, KeyFile: s.keyFile, CAFile: s.caFile,
-		Username: s.username, Password: s.password,
-	})
+	cl, err := etcd.NewClient(s.etcd.ClientConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +138,7 @@ func (s *shared) connect(stderr io.Writer) (*conn, error) {
 	log.SetOutput(stderr)
 	log.SetLevel(logrus.WarnLevel)
 	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
-	return &conn{client: cl, reg: etcd.New(cl, s.prefix, log)}, nil
+	return &conn{client: cl, reg: etcd.New(cl, s.etcd.Prefix, log)}, nil
 }
 
 // wantArgs checks the number of positional arguments.

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/weft-net/weft/internal/cliflag"
 	"github.com/weft-net/weft/internal/daemon"
 	"github.com/weft-net/weft/subnet/subnetenv"
 )
@@ -20,7 +20,7 @@ import (
 // cli holds everything parsed from the command line and the environment.
 type cli struct {
 	opts         daemon.Options
-	passwordFile string
+	etcd         cliflag.Etcd
 	renewMinutes int
 	logLevel     string
 	logFormat    string
@@ -42,24 +42,6 @@ var flannelOnly = map[string]bool{
 	// klog flags flanneld inherits.
 	"v": false, "vmodule": false, "log_dir": false, "log_file": false, "logtostderr": true,
 	"alsologtostderr": true, "stderrthreshold": false, "skip_headers": true, "add_dir_header": true,
-}
-
-type listFlag struct{ v *[]string }
-
-func (l listFlag) String() string {
-	if l.v == nil {
-		return ""
-	}
-	return strings.Join(*l.v, ",")
-}
-
-func (l listFlag) Set(s string) error {
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l.v = append(*l.v, p)
-		}
-	}
-	return nil
 }
 
 type addrFlag struct{ v *netip.Addr }
@@ -101,17 +83,9 @@ func newFlagSet(c *cli, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("weftd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	o := &c.opts
-	o.EtcdEndpoints = nil
-	fs.Var(listFlag{&o.EtcdEndpoints}, "etcd-endpoints", "comma-separated etcd endpoints (default http://127.0.0.1:2379)")
-	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", "/coreos.com/network", "etcd prefix of the network config and leases")
-	fs.StringVar(&o.EtcdCertFile, "etcd-certfile", "", "client certificate for etcd TLS")
-	fs.StringVar(&o.EtcdKeyFile, "etcd-keyfile", "", "client key for etcd TLS")
-	fs.StringVar(&o.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify etcd's server certificate (enough on its own for TLS)")
-	fs.StringVar(&o.EtcdUsername, "etcd-username", "", "etcd user name")
-	fs.StringVar(&o.EtcdPassword, "etcd-password", "", "etcd password (prefer --etcd-password-file or WEFTD_ETCD_PASSWORD; never logged)")
-	fs.StringVar(&c.passwordFile, "etcd-password-file", "", "file holding the etcd password")
-	fs.Var(listFlag{&o.Ifaces}, "iface", "underlay interface name or IP (repeatable; first match wins)")
-	fs.Var(listFlag{&o.IfaceRegex}, "iface-regex", "regex over interface names or IPs (repeatable; tried when no --iface matches)")
+	c.etcd.Register(fs, "WEFTD_ETCD_PASSWORD")
+	fs.Var(cliflag.NewList(&o.Ifaces), "iface", "underlay interface name or IP (repeatable; first match wins)")
+	fs.Var(cliflag.NewList(&o.IfaceRegex), "iface-regex", "regex over interface names or IPs (repeatable; tried when no --iface matches)")
 	fs.Var(addrFlag{&o.IfaceCanReach}, "iface-can-reach", "use the interface that routes to this address")
 	fs.Var(addrFlag{&o.PublicIP}, "public-ip", "IPv4 address peers reach this node at (default: the interface's)")
 	fs.Var(addrFlag{&o.PublicIPv6}, "public-ipv6", "IPv6 address peers reach this node at (dual stack)")
@@ -186,25 +160,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*cli, erro
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see --help)", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
-		}
-		suffix := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		for _, prefix := range []string{"WEFTD_", "FLANNELD_"} {
-			if v := getenv(prefix + suffix); v != "" {
-				if err := fs.Set(f.Name, v); err != nil {
-					envErr = fmt.Errorf("%s%s=%q: %w", prefix, suffix, v, err)
-				}
-				return
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
+	if err := cliflag.FillFromEnv(fs, getenv, nil, "WEFTD_", "FLANNELD_"); err != nil {
+		return nil, err
 	}
 	return c, c.finish()
 }
@@ -214,16 +171,10 @@ func (c *cli) finish() error {
 	if c.kubeMgr {
 		return fmt.Errorf("--kube-subnet-mgr: weft leases subnets from etcd only; drop the flag and set --etcd-endpoints")
 	}
-	if len(o.EtcdEndpoints) == 0 {
-		o.EtcdEndpoints = []string{"http://127.0.0.1:2379"}
+	if err := c.etcd.LoadPassword(); err != nil {
+		return err
 	}
-	if c.passwordFile != "" {
-		b, err := os.ReadFile(c.passwordFile)
-		if err != nil {
-			return fmt.Errorf("--etcd-password-file: %w", err)
-		}
-		o.EtcdPassword = strings.TrimRight(string(b), "\r\n")
-	}
+	o.Etcd, o.EtcdPrefix = c.etcd.ClientConfig(), c.etcd.Prefix
 	o.RenewMargin = time.Duration(c.renewMinutes) * time.Minute
 	if o.RenewMargin >= o.LeaseTTL {
 		// flanneld's default margin (60 min) with a short TTL: warn at a fifth of the TTL instead.

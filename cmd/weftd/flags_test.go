@@ -26,8 +26,8 @@ func TestParseFlannelStyleFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := c.opts
-	if strings.Join(o.EtcdEndpoints, " ") != "http://10.0.0.1:2379 http://10.0.0.2:2379" {
-		t.Errorf("endpoints %v", o.EtcdEndpoints)
+	if strings.Join(o.Etcd.Endpoints, " ") != "http://10.0.0.1:2379 http://10.0.0.2:2379" {
+		t.Errorf("endpoints %v", o.Etcd.Endpoints)
 	}
 	if strings.Join(o.Ifaces, " ") != "eth1 198.18.0.5" || o.IfaceRegex[0] != "^en" {
 		t.Errorf("ifaces %v regex %v", o.Ifaces, o.IfaceRegex)
@@ -56,7 +56,7 @@ func TestEnvironmentWeftdThenFlanneld(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := c.opts
-	if o.Ifaces[0] != "eth9" || o.EtcdEndpoints[0] != "http://10.0.0.7:2379" || o.EtcdPrefix != "/weft/network" || !o.IPMasq {
+	if o.Ifaces[0] != "eth9" || o.Etcd.Endpoints[0] != "http://10.0.0.7:2379" || o.EtcdPrefix != "/weft/network" || !o.IPMasq {
 		t.Errorf("opts %+v", o)
 	}
 	if strings.Contains(o.String(), "s3cret") || !strings.Contains(o.String(), "<redacted>") {
@@ -68,8 +68,8 @@ func TestPasswordFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "pw")
 	_ = os.WriteFile(p, []byte("hunter2\n"), 0o600)
 	c, err := parse([]string{"--etcd-password-file", p}, env(nil), &bytes.Buffer{})
-	if err != nil || c.opts.EtcdPassword != "hunter2" {
-		t.Fatalf("password %q, %v", c.opts.EtcdPassword, err)
+	if err != nil || c.opts.Etcd.Password != "hunter2" {
+		t.Fatalf("password %q, %v", c.opts.Etcd.Password, err)
 	}
 }
 

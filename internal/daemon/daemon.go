@@ -48,10 +48,7 @@ func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
 		return err
 	}
 	d := &daemon{opts: opts, log: log, metrics: newMetrics(), ready: newReadiness(), ownRemoved: make(chan struct{}, 1), leaseUpdated: make(chan struct{}, 1)}
-	cl, err := etcd.NewClient(etcd.ClientConfig{
-		Endpoints: opts.EtcdEndpoints, CertFile: opts.EtcdCertFile, KeyFile: opts.EtcdKeyFile, CAFile: opts.EtcdCAFile,
-		Username: opts.EtcdUsername, Password: opts.EtcdPassword,
-	})
+	cl, err := etcd.NewClient(opts.Etcd)
 	if err != nil {
 		return err
 	}
@@ -169,7 +166,7 @@ func (d *daemon) waitConfig(ctx context.Context) (*subnet.Config, error) {
 			} else if isConfigError(err) {
 				msg = "waiting for a valid network config in etcd"
 			}
-			d.log.WithError(err).WithField("endpoints", d.opts.EtcdEndpoints).Warn(msg)
+			d.log.WithError(err).WithField("endpoints", d.opts.Etcd.Endpoints).Warn(msg)
 			lastLog = time.Now()
 		}
 		select {

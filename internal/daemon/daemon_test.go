@@ -20,6 +20,7 @@ import (
 
 	"github.com/weft-net/weft/internal/nstest"
 	"github.com/weft-net/weft/subnet"
+	"github.com/weft-net/weft/subnet/etcd"
 	"github.com/weft-net/weft/subnet/etcd/etcdtest"
 	"github.com/weft-net/weft/subnet/subnetenv"
 )
@@ -84,7 +85,7 @@ func freeAddr(t *testing.T) string {
 func newNode(t *testing.T, e *etcdtest.Server, ns *nstest.NS, ip netip.Addr) *testNode {
 	h := freeAddr(t)
 	n := &testNode{t: t, ns: ns, ip: ip, healthz: h, opts: Options{
-		EtcdEndpoints: e.Endpoints(), EtcdPrefix: prefix, Ifaces: []string{"eth0"},
+		Etcd: etcd.ClientConfig{Endpoints: e.Endpoints()}, EtcdPrefix: prefix, Ifaces: []string{"eth0"},
 		SubnetFile: filepath.Join(t.TempDir(), "subnet.env"), LeaseTTL: time.Hour, RenewMargin: time.Minute,
 		ForwardRules: true, ResyncInterval: 2 * time.Second, HealthzAddr: h, MetricsAddr: h, NetNS: ns.Path(),
 	}}

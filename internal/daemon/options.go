@@ -10,19 +10,16 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/weft-net/weft/subnet/etcd"
 )
 
 // Options is weftd's configuration, built by cmd/weftd from flags and
 // environment. The zero value is not valid; call Validate after filling it.
 // String redacts the etcd password.
 type Options struct {
-	EtcdEndpoints []string
-	EtcdPrefix    string
-	EtcdCertFile  string
-	EtcdKeyFile   string
-	EtcdCAFile    string
-	EtcdUsername  string
-	EtcdPassword  string
+	Etcd       etcd.ClientConfig
+	EtcdPrefix string
 
 	Ifaces        []string // names or IPs; first match wins
 	IfaceRegex    []string
@@ -50,15 +47,15 @@ type Options struct {
 // Validate checks the options, naming the flag that is wrong.
 func (o *Options) Validate() error {
 	var errs []error
-	if len(o.EtcdEndpoints) == 0 {
+	if len(o.Etcd.Endpoints) == 0 {
 		errs = append(errs, errors.New("--etcd-endpoints: at least one endpoint is required"))
 	}
-	for _, e := range o.EtcdEndpoints {
+	for _, e := range o.Etcd.Endpoints {
 		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
 			errs = append(errs, fmt.Errorf("--etcd-endpoints %q: want http://host:port or https://host:port", e))
 		}
 	}
-	if (o.EtcdCertFile == "") != (o.EtcdKeyFile == "") {
+	if (o.Etcd.CertFile == "") != (o.Etcd.KeyFile == "") {
 		errs = append(errs, errors.New("--etcd-certfile and --etcd-keyfile: give both or neither"))
 	}
 	if o.EtcdPrefix == "" || !strings.HasPrefix(o.EtcdPrefix, "/") {
@@ -93,7 +90,7 @@ func (o *Options) Validate() error {
 // String describes the options for the start-up log, never showing the password.
 func (o Options) String() string {
 	pw := ""
-	if o.EtcdPassword != "" {
+	if o.Etcd.Password != "" {
 		pw = "<redacted>"
 	}
 	pub := "auto"
@@ -101,6 +98,6 @@ func (o Options) String() string {
 		pub = o.PublicIP.String()
 	}
 	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%s subnet-file=%s ttl=%s ip-masq=%t release-on-exit=%t",
-		strings.Join(o.EtcdEndpoints, ","), o.EtcdPrefix, o.EtcdUsername, pw, o.Ifaces, o.IfaceRegex, pub,
+		strings.Join(o.Etcd.Endpoints, ","), o.EtcdPrefix, o.Etcd.Username, pw, o.Ifaces, o.IfaceRegex, pub,
 		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.ReleaseOnExit)
 }
