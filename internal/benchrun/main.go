@@ -26,19 +26,35 @@ import (
 	"time"
 )
 
+// schemaVersion is the version of the result file format. Fields are only
+// ever added; a change to an existing field's meaning bumps it.
+const schemaVersion = 2
+
 // Result is one benchmark's numbers over all runs.
 type Result struct {
 	Package string               `json:"package"`
 	Name    string               `json:"name"`
 	Runs    int                  `json:"runs"`
 	Metrics map[string][]float64 `json:"metrics"` // unit → value per run
+	// Summary is min, median and max of each metric over the runs.
+	Summary map[string]Summary `json:"summary,omitempty"`
+}
+
+// Summary condenses one metric's runs.
+type Summary struct {
+	Min    float64 `json:"min"`
+	Median float64 `json:"median"`
+	Max    float64 `json:"max"`
 }
 
 // Report is one `make bench` run.
 type Report struct {
+	Schema  int      `json:"schema,omitempty"` // absent in version 1 files
 	Date    string   `json:"date"`
 	Commit  string   `json:"commit"`
 	Machine string   `json:"machine"`
+	Command string   `json:"command,omitempty"`
+	Seconds float64  `json:"seconds,omitempty"` // wall time of the whole run
 	Results []Result `json:"results"`
 }
 
@@ -48,13 +64,14 @@ func main() {
 	in := flag.String("in", "bench/results", "directory of result files (with -doc)")
 	count := flag.Int("count", 3, "runs per benchmark")
 	pkgs := flag.String("pkgs", "./...", "packages to benchmark")
+	bench := flag.String("bench", ".", "regexp of the benchmarks to run (go test -bench)")
 	flag.Parse()
 	var err error
 	switch {
 	case *doc != "":
 		err = refreshDoc(*doc, *in)
 	case *out != "":
-		err = runAll(*out, *pkgs, *count)
+		err = runAll(*out, *pkgs, *bench, *count)
 	default:
 		err = fmt.Errorf("give -out DIR or -doc FILE")
 	}
@@ -64,13 +81,22 @@ func main() {
 	}
 }
 
-func runAll(outDir, pkgs string, count int) error {
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "-count", strconv.Itoa(count), "-timeout", "20m", pkgs)
+func runAll(outDir, pkgs, bench string, count int) error {
+	// -p 1: one package's benchmarks at a time, so that they do not share
+	// the machine's cores with another package's.
+	args := []string{"test", "-p", "1", "-run", "^$", "-bench", bench, "-benchtime", "1x",
+		"-count", strconv.Itoa(count), "-timeout", "30m", pkgs}
+	cmd := exec.Command("go", args...)
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(os.Stdout, &buf)
 	cmd.Stderr = os.Stderr
+	start := time.Now()
 	runErr := cmd.Run()
-	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(), Machine: machine(), Results: parse(&buf)}
+	rep := Report{
+		Schema: schemaVersion, Date: start.UTC().Format(time.RFC3339), Commit: commit(), Machine: machine(),
+		Command: "go " + strings.Join(args, " "), Seconds: time.Since(start).Round(time.Second).Seconds(),
+		Results: parse(&buf),
+	}
 	if len(rep.Results) == 0 {
 		return fmt.Errorf("no benchmark results (go test: %w)", runErr)
 	}
@@ -127,7 +153,13 @@ func parse(r io.Reader) []Result {
 	}
 	out := make([]Result, 0, len(order))
 	for _, k := range order {
-		out = append(out, *byKey[k])
+		r := byKey[k]
+		r.Summary = make(map[string]Summary, len(r.Metrics))
+		for u, v := range r.Metrics {
+			lo, med, hi := stats(v)
+			r.Summary[u] = Summary{Min: lo, Median: med, Max: hi}
+		}
+		out = append(out, *r)
 	}
 	return out
 }
@@ -178,8 +210,12 @@ func refreshDoc(docPath, inDir string) error {
 		return fmt.Errorf("%s: %w", files[len(files)-1], err)
 	}
 	var t strings.Builder
-	fmt.Fprintf(&t, "%s\nCommit %s, %s, on %s. Each cell: min / median / max over %s.\n\n",
+	fmt.Fprintf(&t, "%s\nCommit %s, %s, on %s. Each cell: min / median / max over %s.",
 		beginMark, rep.Commit, rep.Date, rep.Machine, "the runs")
+	if rep.Seconds > 0 {
+		fmt.Fprintf(&t, " The whole run took %s.", time.Duration(rep.Seconds)*time.Second)
+	}
+	t.WriteString("\n\n")
 	t.WriteString("| benchmark | metric | min | median | max |\n|---|---|---|---|---|\n")
 	for _, r := range rep.Results {
 		units := make([]string, 0, len(r.Metrics))

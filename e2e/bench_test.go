@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package e2e
+
+// The cluster-scale benchmarks (issue 8): a simulated large cluster on one
+// machine, with many peer leases written straight into etcd in flannel's
+// format and one or two real weftd processes in node namespaces. Each
+// benchmark builds its own cluster and treats one call as one run; `make
+// bench` runs them with -benchtime 1x -count 3 and records min, median and
+// max. They only report: nothing here asserts a duration. They do fail
+// when the kernel does not end up matching etcd exactly.
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/weft-net/weft/internal/cluster"
+	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/testbin"
+	"github.com/weft-net/weft/subnet"
+)
+
+// benchNetConf is the large-benchmark network: 32,767 subnets of /24.
+const benchNetConf = `{"Network":"10.128.0.0/9","SubnetLen":24,"Backend":{"Type":"vxlan"}}`
+
+var (
+	benchNetwork = netip.MustParsePrefix("10.128.0.0/9")
+	firstSubnet  = netip.MustParseAddr("10.128.1.0") // the default SubnetMin
+	fakePublic   = netip.MustParsePrefix("198.19.0.0/16")
+)
+
+// weftdBenchArgs run weftd as an operator would (the fixture's default is
+// debug logging, which costs a line per peer).
+var weftdBenchArgs = []string{"--log-level", "info"}
+
+// newBenchCluster builds a cluster for one benchmark run and removes it at
+// cleanup, printing the weftd logs when the benchmark failed.
+func newBenchCluster(b *testing.B, opts cluster.Options) *cluster.Cluster {
+	b.Helper()
+	nstest.RequireRoot(b)
+	testbin.Path(b, "weftd")
+	testbin.Path(b, "weft")
+	testbin.CNIPlugin(b, "bridge")
+	opts.BinDir = testbin.Dir()
+	opts.CNIPath = testbin.CNIPath()
+	opts.ConfList = filepath.Join(testbin.RepoRoot(), "dist", "cni", "10-weft.conflist")
+	opts.Dir = b.TempDir()
+	opts.WeftdArgs = append(opts.WeftdArgs, weftdBenchArgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := cluster.New(ctx, opts)
+	if err != nil {
+		benchDumpLogs(b, opts.Dir)
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if b.Failed() {
+			benchDumpLogs(b, opts.Dir)
+		}
+		if err := c.Close(); err != nil {
+			b.Errorf("cluster teardown: %v", err)
+		}
+	})
+	return c
+}
+
+func benchDumpLogs(b *testing.B, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*", "weftd.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		s := string(data)
+		if len(s) > 6000 {
+			s = "...\n" + s[len(s)-6000:]
+		}
+		b.Logf("==== %s ====\n%s", l, s)
+	}
+}
+
+// newLeaseWriter opens a writer of simulated peer leases (TTL 1 h).
+func newLeaseWriter(b *testing.B, c *cluster.Cluster) *cluster.LeaseWriter {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := c.NewLeaseWriter(ctx, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+// peerLease is simulated peer i: the i-th subnet of benchNetwork, a fake
+// public IP in 198.19.0.0/16 and a VTEP MAC unique per (i, gen), so that a
+// peer re-joining with a new generation changes its entries.
+func peerLease(i, gen int) subnet.Lease {
+	mac := subnet.MAC{0x0e, 0x57, byte(gen), byte(i >> 16), byte(i >> 8), byte(i)}
+	data := fmt.Sprintf(`{"VNI":1,"VtepMAC":%q}`, mac.String())
+	return subnet.Lease{
+		Subnet: subnet.NthSubnet(firstSubnet, 24, uint64(i)),
+		Attrs: subnet.LeaseAttrs{
+			PublicIP:    netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(i%250 + 1)}),
+			BackendType: "vxlan",
+			BackendData: []byte(data),
+		},
+	}
+}
+
+func peerLeases(from, to int) []subnet.Lease {
+	out := make([]subnet.Lease, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, peerLease(i, 0))
+	}
+	return out
+}
+
+// percentile returns the nearest-rank p-th percentile (0 < p <= 1) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(i, 0)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// reportLatencies reports p50, p99 and max of ds in milliseconds as
+// <name>-p50-ms and so on.
+func reportLatencies(b *testing.B, name string, ds []time.Duration) {
+	b.ReportMetric(ms(percentile(ds, 0.50)), name+"-p50-ms")
+	b.ReportMetric(ms(percentile(ds, 0.99)), name+"-p99-ms")
+	b.ReportMetric(ms(percentile(ds, 1)), name+"-max-ms")
+}
+
+// noTimePerOp hides the default ns/op: one run includes building the
+// cluster, so the benchmark's own time says nothing.
+func noTimePerOp(b *testing.B) { b.ReportMetric(0, "ns/op") }
+
+func benchCtx(b *testing.B, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	b.Cleanup(cancel)
+	return ctx
+}
