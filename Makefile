@@ -12,6 +12,8 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 TEST_TIMEOUT  ?= 45m
 FUZZTIME      ?= 10s
+BENCH         ?= .
+BENCH_COUNT   ?= 3
 # Reference CNI plugins, built from the containernetworking/plugins version pinned in go.mod.
 CNI_PLUGINS   := main/bridge ipam/host-local meta/portmap main/loopback
 CNI_MOD       := github.com/containernetworking/plugins/plugins
@@ -57,9 +59,9 @@ unit: ## run only the tests that need neither root nor built binaries
 e2e: deps build cni-plugins ## run the multi-node end-to-end tests (root)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
-bench: deps build cni-plugins ## run the benchmarks and write bench/results/<date>-<commit>.json
+bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=runs) and write bench/results/<date>-<commit>.json
 	@mkdir -p bench/results
-	$(GO) run ./internal/benchrun -out bench/results
+	$(GO) run ./internal/benchrun -out bench/results -bench '$(BENCH)' -count $(BENCH_COUNT)
 
 bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newest result
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
