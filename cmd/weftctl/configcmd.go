@@ -35,14 +35,7 @@ func runConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var s shared
 	fs := newFlagSet("config get", "config get [--raw] [flags]", stderr, &s)
 	raw := fs.Bool("raw", false, "print the stored value exactly as written")
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, ""); err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	_, c, err := s.open(fs, args, 0, "", stderr)
 	if err != nil {
 		return err
 	}

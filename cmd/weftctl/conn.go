@@ -4,10 +4,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"sort"
 
@@ -15,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/weft-net/weft/internal/cliflag"
+	"github.com/weft-net/weft/subnet"
 	"github.com/weft-net/weft/subnet/etcd"
 )
 
@@ -139,6 +142,36 @@ func (s *shared) connect(stderr io.Writer) (*conn, error) {
 	log.SetLevel(logrus.WarnLevel)
 	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
 	return &conn{client: cl, reg: etcd.New(cl, s.etcd.Prefix, log)}, nil
+}
+
+// open is how every etcd command starts: parse the flags, check that
+// exactly nArgs positional arguments were given, connect.
+func (s *shared) open(fs *flag.FlagSet, args []string, nArgs int, what string, stderr io.Writer) ([]string, *conn, error) {
+	pos, err := parseArgs(fs, args, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := wantArgs(pos, nArgs, what); err != nil {
+		return nil, nil, err
+	}
+	c, err := s.connect(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, c, nil
+}
+
+// subnetLease resolves a SUBNET argument (CIDR or key form) to its lease.
+func (c *conn) subnetLease(ctx context.Context, arg string) (netip.Prefix, subnet.Lease, error) {
+	sn, err := parseSubnetArg(arg)
+	if err != nil {
+		return sn, subnet.Lease{}, err
+	}
+	l, err := c.reg.GetLease(ctx, sn)
+	if err != nil {
+		return sn, l, notFoundHint(err, sn)
+	}
+	return sn, l, nil
 }
 
 // wantArgs checks the number of positional arguments.

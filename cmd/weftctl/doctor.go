@@ -50,14 +50,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&f.netnsPath, "netns", "", "inspect this network namespace (a path such as /var/run/netns/NAME) instead of the current one")
 	fs.Var(addrFlag{&f.publicIP}, "public-ip", "this node's PublicIP (default: the local address of its VXLAN device)")
 	fs.DurationVar(&f.renewMargin, "renew-margin", time.Hour, "report our lease when it expires sooner than this")
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, ""); err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	_, c, err := s.open(fs, args, 0, "", stderr)
 	if err != nil {
 		return err
 	}

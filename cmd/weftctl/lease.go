@@ -65,25 +65,14 @@ type leaseDetail struct {
 func runLeaseShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s shared
 	fs := newFlagSet("lease show", "lease show SUBNET [flags]", stderr, &s)
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one SUBNET"); err != nil {
-		return err
-	}
-	sn, err := parseSubnetArg(pos[0])
-	if err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	pos, c, err := s.open(fs, args, 1, "one SUBNET", stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	l, err := c.reg.GetLease(ctx, sn)
+	_, l, err := c.subnetLease(ctx, pos[0])
 	if err != nil {
-		return notFoundHint(err, sn)
+		return err
 	}
 	rows, err := leaseRows(ctx, c.reg, []subnet.Lease{l})
 	if err != nil {
@@ -136,25 +125,14 @@ func runLeaseRelease(ctx context.Context, args []string, stdout, stderr io.Write
 	var s shared
 	fs := newFlagSet("lease release", "lease release SUBNET [--yes] [flags]", stderr, &s)
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one SUBNET"); err != nil {
-		return err
-	}
-	sn, err := parseSubnetArg(pos[0])
-	if err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	pos, c, err := s.open(fs, args, 1, "one SUBNET", stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	l, err := c.reg.GetLease(ctx, sn)
+	sn, l, err := c.subnetLease(ctx, pos[0])
 	if err != nil {
-		return notFoundHint(err, sn)
+		return err
 	}
 	if l.Reserved() {
 		return fmt.Errorf("%s is a reservation for %s, not a lease: use `weftctl unreserve %s`", sn, l.Attrs.PublicIP, sn)

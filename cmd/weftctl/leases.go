@@ -126,14 +126,7 @@ func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var s shared
 	fs := newFlagSet("leases", "leases [--watch] [flags]", stderr, &s)
 	watch := fs.Bool("watch", false, "after the list, stream lease changes until Ctrl-C")
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, ""); err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	_, c, err := s.open(fs, args, 0, "", stderr)
 	if err != nil {
 		return err
 	}

@@ -223,25 +223,14 @@ func runUnreserve(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var s shared
 	fs := newFlagSet("unreserve", "unreserve SUBNET [--yes] [flags]", stderr, &s)
 	yes := fs.Bool("yes", false, "do not ask for confirmation when a node uses the reservation")
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one SUBNET"); err != nil {
-		return err
-	}
-	sn, err := parseSubnetArg(pos[0])
-	if err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	pos, c, err := s.open(fs, args, 1, "one SUBNET", stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	l, err := c.reg.GetLease(ctx, sn)
+	sn, l, err := c.subnetLease(ctx, pos[0])
 	if err != nil {
-		return notFoundHint(err, sn)
+		return err
 	}
 	if !l.Reserved() {
 		return fmt.Errorf("%s is not a reservation: node %s holds it with etcd lease %s (a live lease); "+
