@@ -39,6 +39,11 @@ type Backend interface {
 	// Run puts own's subnet address on the device(s) and keeps the kernel
 	// converged on the desired peer set until ctx ends; it returns nil on
 	// cancellation and an error only when it cannot go on.
+	// SetUnderlay moves a running backend to a changed underlay (new
+	// address, or the interface back with a new index), keeping the VTEP
+	// MACs; Run re-programs the devices and every peer. It returns what to
+	// publish in our lease.
+	SetUnderlay(ext ExternalInterface) (subnet.LeaseAttrs, error)
 	Run(ctx context.Context, own subnet.Lease) error
 	// SetPeers replaces the whole desired peer set; it does not block and
 	// triggers a full reconcile.

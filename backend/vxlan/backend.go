@@ -159,7 +159,38 @@ func (b *Backend) Setup(_ context.Context, ext backend.ExternalInterface, prev *
 			return subnet.LeaseAttrs{}, err
 		}
 	}
-	return b.leaseAttrs()
+	return b.leaseAttrs(ext)
+}
+
+// SetUnderlay moves a running backend to a changed underlay (a new address,
+// or the interface back with a new index). The Run loop applies it: the
+// devices get the new local address (an incompatible device is replaced,
+// keeping its MAC), their addresses and every peer entry are programmed
+// again. It returns what to publish in our lease. The device MTU stays as
+// Setup computed it: subnet.env, and so the pods, were written with it.
+func (b *Backend) SetUnderlay(ext backend.ExternalInterface) (subnet.LeaseAttrs, error) {
+	if len(b.devs) == 0 {
+		return subnet.LeaseAttrs{}, errors.New("vxlan backend: SetUnderlay called before Setup")
+	}
+	if !ext.IfaceAddr.Is4() {
+		return subnet.LeaseAttrs{}, fmt.Errorf("underlay %s: no IPv4 address for the VXLAN device", ext.Name)
+	}
+	if len(b.devs) > 1 && !ext.IfaceAddrV6.Is6() {
+		return subnet.LeaseAttrs{}, fmt.Errorf("underlay %s: no IPv6 address for the dual-stack VXLAN device", ext.Name)
+	}
+	b.in.setUnderlay(ext)
+	return b.leaseAttrs(ext)
+}
+
+// applyUnderlay runs on the Run loop: it adopts an underlay handed to
+// SetUnderlay.
+func (b *Backend) applyUnderlay(ext backend.ExternalInterface) {
+	b.ext = ext
+	b.devs[0].local = ext.IfaceAddr
+	if len(b.devs) > 1 {
+		b.devs[1].local = ext.IfaceAddrV6
+	}
+	b.log.WithFields(logrus.Fields{"interface": ext.Name, "local": ext.IfaceAddr}).Info("moving the devices to the new underlay")
 }
 
 // stableMAC returns the existing device's MAC, else the one published in
@@ -185,8 +216,8 @@ func (b *Backend) stableMAC(d *device, prev []byte) (subnet.MAC, error) {
 	return m, nil
 }
 
-func (b *Backend) leaseAttrs() (subnet.LeaseAttrs, error) {
-	a := subnet.LeaseAttrs{PublicIP: b.ext.PublicIP, BackendType: subnet.BackendVXLAN}
+func (b *Backend) leaseAttrs(ext backend.ExternalInterface) (subnet.LeaseAttrs, error) {
+	a := subnet.LeaseAttrs{PublicIP: ext.PublicIP, BackendType: subnet.BackendVXLAN}
 	for i, d := range b.devs {
 		data, err := json.Marshal(subnet.VXLANData{VNI: b.cfg.VNI, VtepMAC: d.mac})
 		if err != nil {
@@ -195,7 +226,7 @@ func (b *Backend) leaseAttrs() (subnet.LeaseAttrs, error) {
 		if i == 0 {
 			a.BackendData = data
 		} else {
-			a.PublicIPv6, a.BackendV6Data = b.ext.PublicIPv6, data
+			a.PublicIPv6, a.BackendV6Data = ext.PublicIPv6, data
 		}
 	}
 	return a, nil

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weft-net/weft/backend"
 	"github.com/weft-net/weft/subnet"
 )
 
@@ -23,6 +24,15 @@ type inbox struct {
 	dirty  map[netip.Prefix]bool
 	since  map[netip.Prefix]time.Time
 	kick   chan struct{}
+	// underlay is a new underlay from SetUnderlay, not yet applied.
+	underlay *backend.ExternalInterface
+}
+
+func (in *inbox) setUnderlay(ext backend.ExternalInterface) {
+	in.mu.Lock()
+	in.underlay = &ext
+	in.mu.Unlock()
+	in.notify()
 }
 
 func (in *inbox) init() {
@@ -106,6 +116,9 @@ type batch struct {
 	leases  []subnet.Lease                 // full: every lease
 	changes map[netip.Prefix]*subnet.Lease // partial: new lease, nil when removed
 	since   map[netip.Prefix]time.Time
+	// underlay, when set, must be applied before anything else; it forces
+	// a full reconcile.
+	underlay *backend.ExternalInterface
 }
 
 // take empties the inbox; wantFull asks for the whole lease set even if
@@ -113,7 +126,8 @@ type batch struct {
 func (in *inbox) take(wantFull bool) batch {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	bt := batch{full: wantFull || in.full}
+	bt := batch{full: wantFull || in.full || in.underlay != nil, underlay: in.underlay}
+	in.underlay = nil
 	if len(in.since) > 0 {
 		bt.since = in.since
 		in.since = map[netip.Prefix]time.Time{}

@@ -173,6 +173,9 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 		ls.needFull = true
 	}
 	bt := b.in.take(ls.needFull)
+	if bt.underlay != nil {
+		b.applyUnderlay(*bt.underlay)
+	}
 	for sn, t := range bt.since {
 		if _, ok := ls.since[sn]; !ok {
 			ls.since[sn] = t

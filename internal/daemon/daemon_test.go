@@ -377,6 +377,30 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 		}
 	})
 
+	t.Run("new public IP moves the lease and the peers' FDB", func(t *testing.T) {
+		newIP := netip.MustParseAddr("198.18.0.21")
+		// Deleting first: removing a primary address takes its secondaries along.
+		ns1.MustRun(t, "ip", "addr", "del", ip1.String()+"/24", "dev", "eth0")
+		ns1.MustRun(t, "ip", "addr", "add", newIP.String()+"/24", "dev", "eth0")
+		key := prefix + "/subnets/" + subnet.SubnetKey(snA, netip.Prefix{})
+		waitFor(t, 60*time.Second, "lease PublicIP updated", func() (bool, string) {
+			r, err := e.Client(t).Get(context.Background(), key)
+			if err != nil || len(r.Kvs) != 1 {
+				return false, fmt.Sprint(err)
+			}
+			return strings.Contains(string(r.Kvs[0].Value), `"PublicIP":"198.18.0.21"`), string(r.Kvs[0].Value)
+		})
+		waitFor(t, 30*time.Second, "peer FDB points at the new IP", func() (bool, string) {
+			out, _ := ns2.Run("bridge", "fdb", "show", "dev", "flannel.1")
+			return strings.Contains(out, "dst 198.18.0.21") && !strings.Contains(out, "dst 198.18.0.1 "), out
+		})
+		waitFor(t, 30*time.Second, "overlay works from the new IP", func() (bool, string) {
+			err := udpOverlay(t, a, b)
+			return err == nil, fmt.Sprint(err)
+		})
+		ip1 = newIP
+	})
+
 	t.Run("underlay flap brings device and peers back", func(t *testing.T) {
 		ns1.MustRun(t, "ip", "link", "del", "eth0") // the kernel deletes flannel.1 with it
 		time.Sleep(500 * time.Millisecond)

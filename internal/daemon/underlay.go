@@ -100,7 +100,7 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 		d.log.WithFields(logrus.Fields{"iface": now.Name, "index": now.Index, "public_ip": now.PublicIP, "old_public_ip": ext.PublicIP}).
 			Warn("underlay interface changed; setting the device up again")
 		l := d.currentLease()
-		attrs, err := be.Setup(ctx, now, &l.Attrs)
+		attrs, err := be.SetUnderlay(now)
 		if err != nil {
 			d.log.WithError(err).Error("set up device on the new underlay; retrying")
 			continue
