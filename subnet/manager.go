@@ -85,6 +85,11 @@ type AcquireRequest struct {
 	// Previous and PreviousIPv6 are the subnets from the node's old
 	// subnet.env, reused when still free and valid for the config.
 	Previous, PreviousIPv6 netip.Prefix
+	// Leases, when set, is a list the caller has just made (ListLeases):
+	// the first attempt decides over it instead of listing again, which
+	// saves a range request and its decoding on a large cluster. Retries
+	// after a lost race always list afresh.
+	Leases []Lease
 }
 
 // ManagerStats counts what a Manager did, for metrics and benchmarks.
@@ -152,10 +157,13 @@ func (m *Manager) Acquire(ctx context.Context, cfg *Config, req AcquireRequest) 
 		return Lease{}, err
 	}
 	var lastErr error
-	for range m.opts.MaxAttempts {
-		leases, _, err := m.reg.ListLeases(ctx)
-		if err != nil {
-			return Lease{}, fmt.Errorf("acquire a subnet: %w", err)
+	for attempt := range m.opts.MaxAttempts {
+		leases := req.Leases
+		if attempt > 0 || leases == nil {
+			var err error
+			if leases, _, err = m.reg.ListLeases(ctx); err != nil {
+				return Lease{}, fmt.Errorf("acquire a subnet: %w", err)
+			}
 		}
 		l, how, err := m.tryAcquire(ctx, cfg, req, leases)
 		if err == nil {

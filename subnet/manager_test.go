@@ -291,3 +291,37 @@ func (h *hookRegistry) RenewLease(ctx context.Context, id int64) (time.Duration,
 	}
 	return h.Registry.RenewLease(ctx, id)
 }
+
+func TestAcquireDecidesOverTheCallersList(t *testing.T) {
+	f := subnettest.NewFakeRegistry()
+	subnettest.MustCreate(t, f, subnettest.TestLease("10.244.7.0/24", "198.18.0.9"), time.Hour)
+	snap, _ := subnettest.MustList(t, f)
+	lists := f.Calls("ListLeases")
+	m := newManager(t, f, subnet.ManagerOptions{})
+	req := request("198.18.0.3")
+	req.Leases = snap
+	l := mustAcquire(t, m, mustConfig(t, v4Config), req)
+	if l.Subnet == netip.MustParsePrefix("10.244.7.0/24") {
+		t.Errorf("got the other node's subnet %s", l.Subnet)
+	}
+	if n := f.Calls("ListLeases") - lists; n != 0 {
+		t.Errorf("Acquire listed %d times despite the caller's list", n)
+	}
+}
+
+func TestAcquireStaleCallersListIsRetriedFresh(t *testing.T) {
+	f := subnettest.NewFakeRegistry()
+	one := mustConfig(t, `{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.1.0","Backend":{"Type":"vxlan"}}`)
+	snap, _ := subnettest.MustList(t, f) // empty: taken below, after the list
+	subnettest.MustCreate(t, f, subnettest.TestLease("10.244.1.0/24", "198.18.0.9"), time.Hour)
+	m := newManager(t, f, subnet.ManagerOptions{})
+	req := request("198.18.0.3")
+	req.Leases = snap
+	_, err := m.Acquire(subnettest.Ctx(t), one, req)
+	if !errors.Is(err, subnet.ErrNoFreeSubnet) {
+		t.Fatalf("Acquire over a stale list = %v, want ErrNoFreeSubnet after a fresh list", err)
+	}
+	if m.Stats().Conflicts != 1 {
+		t.Errorf("stats %+v, want the stale attempt counted as one conflict", m.Stats())
+	}
+}

@@ -95,20 +95,23 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	attrs, err := be.Setup(ctx, ext, d.previousAttrs(ctx, ext.PublicIP))
+	// One list serves the whole start: our previous attributes (a stable
+	// VTEP MAC), the allocation, and the first peer set; the watch then
+	// starts from its revision, so nothing after it is missed.
+	leases, rev, err := d.listLeases(ctx)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	attrs, err := be.Setup(ctx, ext, previousAttrs(leases, ext.PublicIP))
 	if err != nil {
 		return fmt.Errorf("set up %s backend: %w", cfg.Backend.Type, err)
 	}
-	lease, err := d.acquire(ctx, cfg, attrs)
+	lease, err := d.acquire(ctx, cfg, attrs, leases)
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
 	d.setLease(lease)
 	if err := d.writeSubnetFile(cfg, lease, be.MTU()); err != nil {
-		return err
-	}
-	leases, rev, err := d.listLeases(ctx)
-	if err != nil || ctx.Err() != nil {
 		return err
 	}
 	be.SetPeers(leases)
@@ -182,13 +185,7 @@ func isConfigError(err error) bool { return errors.Is(err, subnet.ErrInvalidConf
 
 // previousAttrs finds our own lease from an earlier run (by PublicIP), so the
 // backend can keep its VTEP MAC stable even if the device is gone.
-func (d *daemon) previousAttrs(ctx context.Context, publicIP netip.Addr) *subnet.LeaseAttrs {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	leases, _, err := d.reg.ListLeases(cctx)
-	if err != nil {
-		return nil
-	}
+func previousAttrs(leases []subnet.Lease, publicIP netip.Addr) *subnet.LeaseAttrs {
 	for _, l := range leases {
 		if l.Attrs.PublicIP == publicIP {
 			a := l.Attrs
@@ -201,8 +198,8 @@ func (d *daemon) previousAttrs(ctx context.Context, publicIP netip.Addr) *subnet
 // acquire gets our lease, retrying through etcd outages; exhaustion and
 // other permanent errors are retried too, slowly, since an operator can fix
 // them (free a subnet, widen the config) without restarting weftd.
-func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.LeaseAttrs) (subnet.Lease, error) {
-	req := subnet.AcquireRequest{Attrs: attrs}
+func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.LeaseAttrs, leases []subnet.Lease) (subnet.Lease, error) {
+	req := subnet.AcquireRequest{Attrs: attrs, Leases: leases}
 	if env, err := subnetenv.Read(d.opts.SubnetFile); err == nil {
 		req.Previous, req.PreviousIPv6 = env.Subnet.Masked(), env.IPv6Subnet.Masked()
 	} else if !errors.Is(err, subnetenv.ErrNotExist) {
@@ -216,6 +213,7 @@ func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.L
 		if err == nil {
 			return l, nil // the Manager logged how it got the lease
 		}
+		req.Leases = nil // stale now: list afresh
 		if time.Since(lastLog) > 30*time.Second {
 			d.log.WithError(err).Error("cannot acquire a lease; retrying")
 			lastLog = time.Now()
