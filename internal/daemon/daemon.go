@@ -329,7 +329,7 @@ func (d *daemon) reclaimDeleted(ctx context.Context) error {
 		cancel()
 		if err == nil {
 			d.setLease(nl)
-			d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": nl.LeaseID}).Warn("our lease key was deleted; re-claimed it")
+			d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": fmt.Sprintf("%x", nl.LeaseID)}).Warn("our lease key was deleted; re-claimed it")
 			return nil
 		}
 		if errors.Is(err, subnet.ErrLeaseTaken) || ctx.Err() != nil {
