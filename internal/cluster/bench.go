@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -267,11 +266,8 @@ const streamChunk = 256 << 10
 // throughput the receiver saw, in bytes per second.
 func TCPStream(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port uint16, d time.Duration) (float64, error) {
 	addr := netip.AddrPortFrom(dst, port).String()
-	var ln net.Listener
-	if err := netns.Do(dstNS, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
+	ln, err := netns.Listen(dstNS, "tcp", addr)
+	if err != nil {
 		return 0, fmt.Errorf("tcp listen %s in %s: %w", addr, dstNS, err)
 	}
 	defer ln.Close()
@@ -291,12 +287,10 @@ func TCPStream(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port ui
 		n, err := io.CopyBuffer(io.Discard, c, make([]byte, streamChunk))
 		got <- result{n, err}
 	}()
-	var conn net.Conn
-	if err := netns.Do(srcNS, func() (err error) {
-		dl := net.Dialer{Timeout: 10 * time.Second}
-		conn, err = dl.DialContext(ctx, "tcp", addr)
-		return err
-	}); err != nil {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := netns.DialContext(dctx, srcNS, "tcp", addr)
+	cancel()
+	if err != nil {
 		return 0, fmt.Errorf("tcp connect %s from %s: %w", addr, srcNS, err)
 	}
 	buf := make([]byte, streamChunk)

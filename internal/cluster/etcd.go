@@ -116,14 +116,7 @@ func (c *Cluster) EtcdEndpoints() string {
 func (c *Cluster) Client() (*clientv3.Client, error) {
 	ul := c.Underlay
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
-		var conn net.Conn
-		err := netns.Do(ul, func() error {
-			var d net.Dialer
-			var derr error
-			conn, derr = d.DialContext(ctx, "tcp", strings.TrimPrefix(addr, "http://"))
-			return derr
-		})
-		return conn, err
+		return netns.DialContext(ctx, ul, "tcp", strings.TrimPrefix(addr, "http://"))
 	}
 	eps := strings.Split(c.EtcdEndpoints(), ",")
 	cl, err := clientv3.New(clientv3.Config{

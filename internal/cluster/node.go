@@ -165,14 +165,7 @@ func (n *Node) HTTPClient() *http.Client {
 	return &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var conn net.Conn
-			err := netns.Do(ns, func() error {
-				var d net.Dialer
-				var derr error
-				conn, derr = d.DialContext(ctx, network, addr)
-				return derr
-			})
-			return conn, err
+			return netns.DialContext(ctx, ns, network, addr)
 		}},
 	}
 }

@@ -86,11 +86,8 @@ func icmpChecksum(b []byte) uint16 {
 // intact. It returns the achieved throughput in bytes per second.
 func TCPTransfer(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port uint16, size int64, timeout time.Duration) (float64, error) {
 	addr := netip.AddrPortFrom(dst, port).String()
-	var ln net.Listener
-	if err := netns.Do(dstNS, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
+	ln, err := netns.Listen(dstNS, "tcp", addr)
+	if err != nil {
 		return 0, fmt.Errorf("tcp listen %s in %s: %w", addr, dstNS, err)
 	}
 	defer ln.Close()
@@ -115,12 +112,10 @@ func TCPTransfer(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port 
 		copy(r.sum[:], h.Sum(nil))
 		got <- r
 	}()
-	var conn net.Conn
-	if err := netns.Do(srcNS, func() (err error) {
-		d := net.Dialer{Timeout: timeout}
-		conn, err = d.DialContext(ctx, "tcp", addr)
-		return err
-	}); err != nil {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	conn, err := netns.DialContext(dctx, srcNS, "tcp", addr)
+	cancel()
+	if err != nil {
 		return 0, fmt.Errorf("tcp connect %s from %s: %w", addr, srcNS, err)
 	}
 	start := time.Now()

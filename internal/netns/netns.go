@@ -12,7 +12,9 @@
 package netns
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -98,4 +100,29 @@ func DoHandle(h netns.NsHandle, name string, f func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// DialContext connects from inside the named namespace. The socket belongs
+// to the namespace it was created in, so the connection may be used from
+// any goroutine afterwards.
+func DialContext(ctx context.Context, name, network, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := Do(name, func() error {
+		var d net.Dialer
+		var err error
+		conn, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
+}
+
+// Listen opens a listener inside the named namespace.
+func Listen(name, network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := Do(name, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
 }
