@@ -16,15 +16,11 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/weft-net/weft/internal/cluster"
-	"github.com/weft-net/weft/internal/nstest"
-	"github.com/weft-net/weft/internal/testbin"
 	"github.com/weft-net/weft/subnet"
 )
 
@@ -41,47 +37,12 @@ var (
 // debug logging, which costs a line per peer).
 var weftdBenchArgs = []string{"--log-level", "info"}
 
-// newBenchCluster builds a cluster for one benchmark run and removes it at
-// cleanup, printing the weftd logs when the benchmark failed.
+// newBenchCluster builds a cluster for one benchmark run, with weftd
+// logging as in production; see newCluster.
 func newBenchCluster(b *testing.B, opts cluster.Options) *cluster.Cluster {
 	b.Helper()
-	nstest.RequireRoot(b)
-	testbin.Path(b, "weftd")
-	testbin.Path(b, "weft")
-	testbin.CNIPlugin(b, "bridge")
-	opts.BinDir = testbin.Dir()
-	opts.CNIPath = testbin.CNIPath()
-	opts.ConfList = filepath.Join(testbin.RepoRoot(), "dist", "cni", "10-weft.conflist")
-	opts.Dir = b.TempDir()
 	opts.WeftdArgs = append(opts.WeftdArgs, weftdBenchArgs...)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := cluster.New(ctx, opts)
-	if err != nil {
-		benchDumpLogs(b, opts.Dir)
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if b.Failed() {
-			benchDumpLogs(b, opts.Dir)
-		}
-		if err := c.Close(); err != nil {
-			b.Errorf("cluster teardown: %v", err)
-		}
-	})
-	return c
-}
-
-func benchDumpLogs(b *testing.B, dir string) {
-	logs, _ := filepath.Glob(filepath.Join(dir, "*", "weftd.log"))
-	for _, l := range logs {
-		data, _ := os.ReadFile(l)
-		s := string(data)
-		if len(s) > 6000 {
-			s = "...\n" + s[len(s)-6000:]
-		}
-		b.Logf("==== %s ====\n%s", l, s)
-	}
+	return newCluster(b, opts)
 }
 
 // newLeaseWriter opens a writer of simulated peer leases (TTL 1 h).

@@ -20,7 +20,7 @@ import (
 
 // newCluster builds a cluster for one test and removes it at cleanup,
 // printing the node logs when the test failed.
-func newCluster(t *testing.T, opts cluster.Options) *cluster.Cluster {
+func newCluster(t testing.TB, opts cluster.Options) *cluster.Cluster {
 	t.Helper()
 	nstest.RequireRoot(t)
 	testbin.Path(t, "weftd")
@@ -49,7 +49,7 @@ func newCluster(t *testing.T, opts cluster.Options) *cluster.Cluster {
 	return c
 }
 
-func dumpLogs(t *testing.T, dir string) {
+func dumpLogs(t testing.TB, dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*", "weftd.log"))
 	for _, l := range logs {
 		b, _ := os.ReadFile(l)
