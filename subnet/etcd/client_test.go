@@ -62,3 +62,25 @@ func TestClientConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestClientUsernamePassword(t *testing.T) {
+	s := etcdtest.Start(t)
+	admin := s.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.UserAdd(ctx, "root", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, ClientConfig{Endpoints: s.Endpoints(), Username: "root", Password: "s3cret"}); err != nil {
+		t.Fatalf("user and password: %v", err)
+	}
+	if err := put(t, ClientConfig{Endpoints: s.Endpoints(), Username: "root", Password: "wrong"}); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+}
