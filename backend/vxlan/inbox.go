@@ -4,7 +4,6 @@
 package vxlan
 
 import (
-	"bytes"
 	"net/netip"
 	"sync"
 	"time"
@@ -14,16 +13,21 @@ import (
 )
 
 // inbox collects desired-state changes from any goroutine for the Run
-// loop: the latest full lease set, which subnets changed since the loop
-// last looked, and since when (for OnPeerProgrammed). Changes coalesce: the
-// loop sees only the latest lease of a subnet.
+// loop: the latest full peer set (digested leases, the one copy of it the
+// backend keeps), which subnets changed since the loop last looked, and
+// since when (for OnPeerProgrammed). Changes coalesce: the loop sees only
+// the latest lease of a subnet.
 type inbox struct {
-	mu     sync.Mutex
-	leases map[netip.Prefix]subnet.Lease // by IPv4 subnet
-	full   bool
-	dirty  map[netip.Prefix]bool
-	since  map[netip.Prefix]time.Time
-	kick   chan struct{}
+	mu    sync.Mutex
+	specs map[netip.Prefix]peerSpec // by IPv4 subnet
+	full  bool
+	known bool // a peer set was given: until then Run leaves the peers alone
+	dirty map[netip.Prefix]bool
+	since map[netip.Prefix]time.Time
+	// sinceAll stands for a since entry of every subnet in specs: the
+	// first peer set (thousands at a cold start) is marked once.
+	sinceAll time.Time
+	kick     chan struct{}
 	// underlay is a new underlay from SetUnderlay, not yet applied.
 	underlay *backend.ExternalInterface
 }
@@ -36,7 +40,7 @@ func (in *inbox) setUnderlay(ext backend.ExternalInterface) {
 }
 
 func (in *inbox) init() {
-	in.leases = map[netip.Prefix]subnet.Lease{}
+	in.specs = map[netip.Prefix]peerSpec{}
 	in.dirty = map[netip.Prefix]bool{}
 	in.since = map[netip.Prefix]time.Time{}
 	in.kick = make(chan struct{}, 1)
@@ -49,26 +53,30 @@ func (in *inbox) notify() {
 	}
 }
 
-// SetPeers replaces the desired peer set. It does not block.
+// SetPeers replaces the desired peer set. It does not block. The backend
+// keeps no reference to peers.
 func (b *Backend) SetPeers(peers []subnet.Lease) {
 	in := &b.in
 	now := time.Now()
-	next := make(map[netip.Prefix]subnet.Lease, len(peers))
-	for _, p := range peers {
-		next[p.Subnet] = p
+	next := make(map[netip.Prefix]peerSpec, len(peers))
+	for i := range peers {
+		next[peers[i].Subnet] = specOf(&peers[i])
 	}
 	in.mu.Lock()
-	for sn, p := range next {
-		if old, ok := in.leases[sn]; !ok || !sameLease(old, p) {
+	if len(in.specs) == 0 && len(in.since) == 0 && in.sinceAll.IsZero() {
+		in.sinceAll = now
+	}
+	for sn, s := range next {
+		if old, ok := in.specs[sn]; !ok || !sameSpec(&old, &s) {
 			in.markSince(sn, now)
 		}
 	}
-	for sn := range in.leases {
+	for sn := range in.specs {
 		if _, ok := next[sn]; !ok {
 			in.markSince(sn, now)
 		}
 	}
-	in.leases, in.full = next, true
+	in.specs, in.full, in.known = next, true, true
 	clear(in.dirty)
 	in.mu.Unlock()
 	in.notify()
@@ -80,20 +88,25 @@ func (b *Backend) ApplyEvents(events []subnet.Event) {
 	in := &b.in
 	now := time.Now()
 	in.mu.Lock()
-	for _, ev := range events {
+	if !in.known { // the first desired state: reconcile in full
+		in.known, in.full = true, true
+	}
+	for i := range events {
+		ev := &events[i]
 		sn := ev.Lease.Subnet
-		old, had := in.leases[sn]
+		old, had := in.specs[sn]
 		switch ev.Type {
 		case subnet.EventAdded:
-			if had && sameLease(old, ev.Lease) {
+			s := specOf(&ev.Lease)
+			if had && sameSpec(&old, &s) {
 				continue
 			}
-			in.leases[sn] = ev.Lease
+			in.specs[sn] = s
 		case subnet.EventRemoved:
 			if !had {
 				continue
 			}
-			delete(in.leases, sn)
+			delete(in.specs, sn)
 		default:
 			continue
 		}
@@ -105,43 +118,48 @@ func (b *Backend) ApplyEvents(events []subnet.Event) {
 }
 
 func (in *inbox) markSince(sn netip.Prefix, t time.Time) {
+	if !in.sinceAll.IsZero() {
+		return // waiting since then already
+	}
 	if _, ok := in.since[sn]; !ok {
 		in.since[sn] = t
 	}
 }
 
+func (in *inbox) hasPeers() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.known
+}
+
 // batch is what the loop takes from the inbox in one go.
 type batch struct {
-	full    bool
-	leases  []subnet.Lease                 // full: every lease
-	changes map[netip.Prefix]*subnet.Lease // partial: new lease, nil when removed
-	since   map[netip.Prefix]time.Time
+	full     bool                       // plan every peer (from inbox.each)
+	changes  map[netip.Prefix]*peerSpec // partial: new digest, nil when removed
+	since    map[netip.Prefix]time.Time
+	sinceAll time.Time
 	// underlay, when set, must be applied before anything else; it forces
 	// a full reconcile.
 	underlay *backend.ExternalInterface
 }
 
-// take empties the inbox; wantFull asks for the whole lease set even if
-// only events arrived.
+// take empties the inbox; wantFull asks for a full reconcile even if only
+// events arrived.
 func (in *inbox) take(wantFull bool) batch {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	bt := batch{full: wantFull || in.full || in.underlay != nil, underlay: in.underlay}
 	in.underlay = nil
+	bt.sinceAll, in.sinceAll = in.sinceAll, time.Time{}
 	if len(in.since) > 0 {
 		bt.since = in.since
 		in.since = map[netip.Prefix]time.Time{}
 	}
-	if bt.full {
-		bt.leases = make([]subnet.Lease, 0, len(in.leases))
-		for _, l := range in.leases {
-			bt.leases = append(bt.leases, l)
-		}
-	} else if len(in.dirty) > 0 {
-		bt.changes = make(map[netip.Prefix]*subnet.Lease, len(in.dirty))
+	if !bt.full && len(in.dirty) > 0 {
+		bt.changes = make(map[netip.Prefix]*peerSpec, len(in.dirty))
 		for sn := range in.dirty {
-			if l, ok := in.leases[sn]; ok {
-				bt.changes[sn] = &l
+			if s, ok := in.specs[sn]; ok {
+				bt.changes[sn] = &s
 			} else {
 				bt.changes[sn] = nil
 			}
@@ -152,10 +170,13 @@ func (in *inbox) take(wantFull bool) batch {
 	return bt
 }
 
-func sameLease(a, b subnet.Lease) bool {
-	return a.Subnet == b.Subnet && a.IPv6Subnet == b.IPv6Subnet &&
-		a.Attrs.PublicIP == b.Attrs.PublicIP && a.Attrs.PublicIPv6 == b.Attrs.PublicIPv6 &&
-		a.Attrs.BackendType == b.Attrs.BackendType &&
-		bytes.Equal(a.Attrs.BackendData, b.Attrs.BackendData) &&
-		bytes.Equal(a.Attrs.BackendV6Data, b.Attrs.BackendV6Data)
+// each calls f for every peer of the current set, under the inbox's lock:
+// a full reconcile plans from the set in place instead of copying it.
+// Changes arriving meanwhile wait, and are marked dirty for the next step.
+func (in *inbox) each(f func(sn netip.Prefix, s peerSpec)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for sn, s := range in.specs {
+		f(sn, s)
+	}
 }

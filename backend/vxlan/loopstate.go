@@ -5,44 +5,223 @@ package vxlan
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/subnet"
 )
 
-// loopState is owned by the Run goroutine: the desired entries, what the
-// backend believes the kernel holds, and pending work.
+// loopState is owned by the Run goroutine: the planned entries, what the
+// backend believes the kernel holds of them, and pending work. The peer
+// set lives once, in compact form: a peer's neighbour, FDB entry and route
+// are derived from it and Local on demand (entries), and what the kernel
+// holds is a few bits per peer, not a second copy of the tables.
 type loopState struct {
-	local   Local
-	leases  map[netip.Prefix]subnet.Lease // planned leases, by IPv4 subnet
-	peers   map[netip.Prefix]PeerEntries  // planned entries, by family subnet
-	want    State
-	fdbRefs map[FDBKey]int // peers sharing one FDB entry (a node re-leased with the same MAC)
-	// applied is the kernel state as last observed plus every op applied
-	// since, minus entries the kernel reported deleted.
-	applied    State
-	programmed map[netip.Prefix]bool // IPv4 peer subnets whose entries are all applied
+	local Local
+	peers map[netip.Prefix]peer // planned peers by family subnet
+	fdb   map[FDBKey]fdbRef     // their FDB entries: peers re-leased with one MAC share one
+	v6of  map[netip.Prefix]netip.Prefix
+	// lens are the prefix lengths of the planned subnets, so a neighbour
+	// entry's IP (a subnet's network address) finds its peer.
+	lens       []int
+	desired4   int // IPv4 peers planned
+	programmed int // IPv4 peers whose entries are all in the kernel
 	since      map[netip.Prefix]time.Time
+	sinceAll   time.Time               // see inbox.sinceAll
 	warned     map[netip.Prefix]string // the problem last logged per subnet
 	needFull   bool
 	repairs    repairQueue
 	own        ownDeletes
-	byNeigh    map[NeighKey]netip.Prefix // peer subnet of each desired neighbour entry
-	byFDB      map[FDBKey]netip.Prefix   // and of each desired FDB entry
-	desired4   int                       // IPv4 peer subnets planned
-	hadDevice  map[string]bool           // devices that existed once: re-creating one is a repair
+	hadDevice  map[string]bool // devices that existed once: re-creating one is a repair
 	underlayUp bool
+}
+
+// peer is one planned peer subnet in one family; with its key and Local it
+// determines the peer's PeerEntries.
+type peer struct {
+	public netip.Addr // FDB destination, or the direct route's gateway
+	mac    subnet.MAC
+	direct bool
+	bits   peerBits
+}
+
+type peerBits uint8
+
+const (
+	hasNeigh peerBits = 1 << iota // the kernel holds the planned neighbour entry
+	hasRoute                      // and the planned route
+	hadNeigh                      // held before a full reconcile's dump (repairs count)
+	hadRoute
+	counted // counted in loopState.programmed
+)
+
+// fdbRef is one planned FDB entry.
+type fdbRef struct {
+	dst      netip.Addr
+	refs     int32
+	has, had bool // in the kernel; before the last dump
 }
 
 func newLoopState() *loopState {
 	return &loopState{
-		leases: map[netip.Prefix]subnet.Lease{}, peers: map[netip.Prefix]PeerEntries{},
-		want: NewState(), fdbRefs: map[FDBKey]int{}, applied: NewState(),
-		programmed: map[netip.Prefix]bool{}, since: map[netip.Prefix]time.Time{},
-		warned: map[netip.Prefix]string{}, hadDevice: map[string]bool{}, needFull: true,
-		own: newOwnDeletes(), byNeigh: map[NeighKey]netip.Prefix{}, byFDB: map[FDBKey]netip.Prefix{},
+		peers: map[netip.Prefix]peer{}, fdb: map[FDBKey]fdbRef{}, v6of: map[netip.Prefix]netip.Prefix{},
+		since: map[netip.Prefix]time.Time{}, warned: map[netip.Prefix]string{}, hadDevice: map[string]bool{},
+		needFull: true, own: newOwnDeletes(),
 	}
+}
+
+func peerOf(e PeerEntries) peer {
+	if e.Direct {
+		return peer{public: e.Route.Gw, direct: true}
+	}
+	return peer{public: e.FDB.Dst, mac: e.Neigh.MAC}
+}
+
+// entries derives a planned peer's kernel entries, as Plan makes them.
+func (ls *loopState) entries(key netip.Prefix, p peer) PeerEntries {
+	return entriesFor(ls.local, key, p)
+}
+
+func entriesFor(l Local, key netip.Prefix, p peer) PeerEntries {
+	if p.direct {
+		return PeerEntries{Subnet: key, Direct: true, Route: dataplane.Route{
+			Dst: key, Gw: p.public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
+		}}
+	}
+	dev := l.Dev4
+	if !key.Addr().Is4() {
+		dev = l.Dev6
+	}
+	gw := key.Addr()
+	return PeerEntries{
+		Subnet: key,
+		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: p.mac},
+		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: p.mac, Dst: p.public},
+		Route:  dataplane.Route{Dst: key, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol},
+	}
+}
+
+// addPeer plans e for the lease of IPv4 subnet sn; nothing of it is in the
+// kernel yet as far as the backend knows.
+func (ls *loopState) addPeer(sn netip.Prefix, e PeerEntries) {
+	ls.peers[e.Subnet] = peerOf(e)
+	if e.Subnet != sn {
+		ls.v6of[sn] = e.Subnet
+	}
+	if e.Subnet.Addr().Is4() {
+		ls.desired4++
+	}
+	if !slices.Contains(ls.lens, e.Subnet.Bits()) {
+		ls.lens = append(ls.lens, e.Subnet.Bits())
+	}
+	if !e.Direct {
+		k := fdbKey(e.FDB)
+		f := ls.fdb[k]
+		if f.refs == 0 || f.dst != e.FDB.Dst {
+			f.dst, f.has = e.FDB.Dst, false
+		}
+		f.refs++
+		ls.fdb[k] = f
+	}
+}
+
+// removePeer drops a planned peer (and its FDB entry when no other peer
+// shares it).
+func (ls *loopState) removePeer(key netip.Prefix) {
+	p, ok := ls.peers[key]
+	if !ok {
+		return
+	}
+	delete(ls.peers, key)
+	if key.Addr().Is4() {
+		ls.desired4--
+	}
+	if p.bits&counted != 0 {
+		ls.programmed--
+	}
+	if !p.direct {
+		k := ls.fdbKeyOf(key, p)
+		if f := ls.fdb[k]; f.refs <= 1 {
+			delete(ls.fdb, k)
+		} else {
+			f.refs--
+			ls.fdb[k] = f
+		}
+	}
+}
+
+func (ls *loopState) fdbKeyOf(key netip.Prefix, p peer) FDBKey {
+	return fdbKey(ls.entries(key, p).FDB)
+}
+
+// peerByGw finds the non-direct peer whose neighbour entry is (link, ip).
+func (ls *loopState) peerByGw(link int, ip netip.Addr) (netip.Prefix, peer, bool) {
+	for _, bits := range ls.lens {
+		if bits > ip.BitLen() {
+			continue
+		}
+		k := netip.PrefixFrom(ip, bits)
+		if k.Masked() != k {
+			continue
+		}
+		if p, ok := ls.peers[k]; ok && !p.direct && ls.entries(k, p).Neigh.LinkIndex == link {
+			return k, p, true
+		}
+	}
+	return netip.Prefix{}, peer{}, false
+}
+
+// isProgrammed reports whether all of a peer's entries are in the kernel.
+func (ls *loopState) isProgrammed(key netip.Prefix, p peer) bool {
+	if p.bits&hasRoute == 0 {
+		return false
+	}
+	if p.direct {
+		return true
+	}
+	f := ls.fdb[ls.fdbKeyOf(key, p)]
+	return p.bits&hasNeigh != 0 && f.has && f.dst == p.public
+}
+
+// recount updates programmed for the given peers (IPv4 only count).
+func (ls *loopState) recount(keys ...netip.Prefix) {
+	for _, k := range keys {
+		p, ok := ls.peers[k]
+		if !ok || !k.Addr().Is4() {
+			continue
+		}
+		now := ls.isProgrammed(k, p)
+		if was := p.bits&counted != 0; now != was {
+			p.bits ^= counted
+			ls.peers[k] = p
+			if now {
+				ls.programmed++
+			} else {
+				ls.programmed--
+			}
+		}
+	}
+}
+
+// recountAll recounts every peer.
+func (ls *loopState) recountAll() {
+	for k := range ls.peers {
+		ls.recount(k)
+	}
+}
+
+// recountMAC recounts the peers using an FDB entry, after its state changed.
+func (ls *loopState) recountMAC(k FDBKey) {
+	for key, p := range ls.peers {
+		if !p.direct && p.mac == k.MAC {
+			ls.recount(key)
+		}
+	}
+}
+
+func (ls *loopState) isProgrammedKey(key netip.Prefix) bool {
+	return ls.peers[key].bits&counted != 0
 }
 
 // ownDeletes counts the deletions the backend made whose notifications
@@ -87,86 +266,6 @@ func consume[K comparable](m map[K]int, k K) bool {
 	return true
 }
 
-// setPeer replaces the planned entries under one family subnet (ok false:
-// removes them) and keeps want in step.
-func (ls *loopState) setPeer(key netip.Prefix, e PeerEntries, ok bool) {
-	if old, had := ls.peers[key]; had {
-		ls.dropWant(old)
-		delete(ls.peers, key)
-	}
-	if ok {
-		ls.peers[key] = e
-		ls.addWant(e)
-	}
-}
-
-func (ls *loopState) addWant(e PeerEntries) {
-	if !e.Direct {
-		ls.fdbRefs[fdbKey(e.FDB)]++
-		ls.byNeigh[neighKey(e.Neigh)] = e.Subnet
-		ls.byFDB[fdbKey(e.FDB)] = e.Subnet
-	}
-	if e.Subnet.Addr().Is4() {
-		ls.desired4++
-	}
-	ls.want.addPeer(e)
-}
-
-func (ls *loopState) dropWant(e PeerEntries) {
-	if e.Subnet.Addr().Is4() {
-		ls.desired4--
-	}
-	if !e.Direct {
-		delete(ls.byNeigh, neighKey(e.Neigh))
-		k := fdbKey(e.FDB)
-		if ls.fdbRefs[k]--; ls.fdbRefs[k] > 0 {
-			// Another peer still needs this FDB entry: keep it.
-			delete(ls.want.Neighs, neighKey(e.Neigh))
-			delete(ls.want.Routes, e.Route.Dst)
-			return
-		}
-		delete(ls.fdbRefs, k)
-		delete(ls.byFDB, k)
-	}
-	ls.want.delPeer(e)
-}
-
-// replacePeers installs a freshly planned peer set.
-func (ls *loopState) replacePeers(peers map[netip.Prefix]PeerEntries) {
-	ls.peers, ls.want, ls.fdbRefs = map[netip.Prefix]PeerEntries{}, NewState(), map[FDBKey]int{}
-	ls.byNeigh, ls.byFDB, ls.desired4 = map[NeighKey]netip.Prefix{}, map[FDBKey]netip.Prefix{}, 0
-	for k, e := range peers {
-		ls.peers[k] = e
-		ls.addWant(e)
-	}
-}
-
-// isApplied reports whether all of a peer's entries are in the kernel.
-func (ls *loopState) isApplied(e PeerEntries) bool {
-	if !e.Direct {
-		if ls.applied.Neighs[neighKey(e.Neigh)] != e.Neigh || ls.applied.FDB[fdbKey(e.FDB)] != e.FDB {
-			return false
-		}
-	}
-	for _, r := range ls.applied.Routes[e.Route.Dst] {
-		if r == e.Route {
-			return true
-		}
-	}
-	return false
-}
-
-// markProgrammed updates programmed for the given IPv4 subnets.
-func (ls *loopState) markProgrammed(keys ...netip.Prefix) {
-	for _, k := range keys {
-		if e, ok := ls.peers[k]; ok && k.Addr().Is4() && ls.isApplied(e) {
-			ls.programmed[k] = true
-		} else {
-			delete(ls.programmed, k)
-		}
-	}
-}
-
 func (ls *loopState) isDev(index int) bool {
 	return index != 0 && (index == ls.local.Dev4 || index == ls.local.Dev6)
 }
@@ -180,43 +279,12 @@ type repairQueue struct {
 
 func (q *repairQueue) len() int { return len(q.neighs) + len(q.fdb) + len(q.routes) }
 
-// subnets returns the peer subnets the queued keys belong to.
-func (q *repairQueue) subnets(ls *loopState) []netip.Prefix {
-	out := append([]netip.Prefix(nil), q.routes...)
-	for _, k := range q.neighs {
-		out = append(out, ls.byNeigh[k])
-	}
-	for _, k := range q.fdb {
-		out = append(out, ls.byFDB[k])
-	}
-	return out
-}
 func (q *repairQueue) reset() { *q = repairQueue{} }
 
-// desiredOf and appliedOf restrict want and applied to the queued keys.
-func (q *repairQueue) restrict(s State) State {
-	out := NewState()
-	for _, k := range q.neighs {
-		if n, ok := s.Neighs[k]; ok {
-			out.Neighs[k] = n
-		}
-	}
-	for _, k := range q.fdb {
-		if e, ok := s.FDB[k]; ok {
-			out.FDB[k] = e
-		}
-	}
-	for _, k := range q.routes {
-		if rs, ok := s.Routes[k]; ok {
-			out.Routes[k] = rs
-		}
-	}
-	return out
-}
-
 // onEntryUpdate records a kernel notification about a neighbour, FDB or
-// route entry. Only deletions of desired entries matter between resyncs:
-// the entry is dropped from applied and queued for repair.
+// route entry. Only deletions of planned entries matter between resyncs:
+// the entry is marked missing and queued for repair. Everything else (the
+// echo of what the backend itself added, above all) costs a lookup at most.
 func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 	if !u.Deleted {
 		return
@@ -227,8 +295,9 @@ func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 		if !ls.isDev(k.Link) || consume(ls.own.neighs, k) {
 			return
 		}
-		if _, ok := ls.want.Neighs[k]; ok {
-			delete(ls.applied.Neighs, k)
+		if key, p, ok := ls.peerByGw(k.Link, k.IP); ok {
+			p.bits &^= hasNeigh
+			ls.peers[key] = p
 			ls.repairs.neighs = append(ls.repairs.neighs, k)
 		}
 	case dataplane.FDBUpdate:
@@ -236,8 +305,9 @@ func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 		if !ls.isDev(k.Link) || consume(ls.own.fdb, u.FDB) {
 			return
 		}
-		if w, ok := ls.want.FDB[k]; ok && w.Dst == u.FDB.Dst {
-			delete(ls.applied.FDB, k)
+		if f, ok := ls.fdb[k]; ok && f.dst == u.FDB.Dst {
+			f.has = false
+			ls.fdb[k] = f
 			ls.repairs.fdb = append(ls.repairs.fdb, k)
 		}
 	case dataplane.RouteUpdate:
@@ -245,9 +315,84 @@ func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 		if consume(ls.own.routes, routeKey{r.Dst, r.LinkIndex, r.Protocol}) {
 			return
 		}
-		if ws, ok := ls.want.Routes[r.Dst]; ok && ws[0].LinkIndex == r.LinkIndex && ws[0].Protocol == r.Protocol {
-			ls.applied.applied(Op{Kind: OpDelRoute, Route: r})
+		p, ok := ls.peers[r.Dst]
+		if !ok {
+			return
+		}
+		if w := ls.entries(r.Dst, p).Route; w.LinkIndex == r.LinkIndex && w.Protocol == r.Protocol {
+			p.bits &^= hasRoute
+			ls.peers[r.Dst] = p
 			ls.repairs.routes = append(ls.repairs.routes, r.Dst)
 		}
 	}
+}
+
+// heldInto adds to s the entries of a planned peer the kernel holds.
+func (ls *loopState) heldInto(s State, key netip.Prefix, p peer) {
+	e := ls.entries(key, p)
+	if !p.direct {
+		if p.bits&hasNeigh != 0 {
+			s.Neighs[neighKey(e.Neigh)] = e.Neigh
+		}
+		k := fdbKey(e.FDB)
+		if f := ls.fdb[k]; f.has {
+			s.FDB[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
+		}
+	}
+	if p.bits&hasRoute != 0 {
+		s.Routes[key] = []dataplane.Route{e.Route}
+	}
+}
+
+// wantInto adds to s the planned entries of a peer.
+func (ls *loopState) wantInto(s State, key netip.Prefix, p peer) {
+	e := ls.entries(key, p)
+	if !p.direct {
+		s.Neighs[neighKey(e.Neigh)] = e.Neigh
+		k := fdbKey(e.FDB)
+		s.FDB[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: ls.fdb[k].dst}
+	}
+	s.Routes[key] = []dataplane.Route{e.Route}
+}
+
+// learn records, for the given peers, which of their planned entries held
+// (the kernel's state after an Apply) contains.
+func (ls *loopState) learn(keys []netip.Prefix, held State) {
+	for _, k := range keys {
+		p, ok := ls.peers[k]
+		if !ok {
+			continue
+		}
+		e := ls.entries(k, p)
+		p.bits &^= hasNeigh | hasRoute
+		if !p.direct && held.Neighs[neighKey(e.Neigh)] == e.Neigh {
+			p.bits |= hasNeigh
+		}
+		if slices.Contains(held.Routes[k], e.Route) {
+			p.bits |= hasRoute
+		}
+		ls.peers[k] = p
+		if !p.direct {
+			if fk := fdbKey(e.FDB); ls.learnFDB(fk, held) && ls.fdb[fk].refs > 1 {
+				ls.recountMAC(fk) // the peers sharing it
+			}
+		}
+		ls.recount(k)
+	}
+}
+
+// learnFDB records whether held contains a planned FDB entry, and
+// reports whether that changed.
+func (ls *loopState) learnFDB(k FDBKey, held State) bool {
+	f, ok := ls.fdb[k]
+	if !ok {
+		return false
+	}
+	has := held.FDB[k] == dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
+	if has == f.has {
+		return false
+	}
+	f.has = has
+	ls.fdb[k] = f
+	return true
 }

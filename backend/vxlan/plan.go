@@ -4,8 +4,6 @@
 package vxlan
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 
 	"github.com/weft-net/weft/backend/dataplane"
@@ -55,64 +53,14 @@ type Problem struct {
 func Plan(l Local, leases []subnet.Lease) (map[netip.Prefix]PeerEntries, []Problem) {
 	out := make(map[netip.Prefix]PeerEntries, len(leases))
 	var problems []Problem
+	emit := func(e PeerEntries) { out[e.Subnet] = e }
 	for i := range leases {
-		if err := planLease(l, &leases[i], out); err != nil {
+		s := specOf(&leases[i])
+		if err := planSpec(l, leases[i].Subnet, &s, emit); err != nil {
 			problems = append(problems, Problem{Subnet: leases[i].Subnet, Err: err})
 		}
 	}
 	return out, problems
-}
-
-func planLease(l Local, le *subnet.Lease, out map[netip.Prefix]PeerEntries) error {
-	if le.Subnet == l.Own4 || len(le.Attrs.BackendData) == 0 {
-		return nil
-	}
-	if le.Attrs.BackendType != subnet.BackendVXLAN {
-		return fmt.Errorf("BackendType %q: not a vxlan peer", le.Attrs.BackendType)
-	}
-	if l.Dev4 > 0 {
-		e, err := planFamily(l, l.Dev4, le.Subnet, le.Attrs.PublicIP, le.Attrs.BackendData, "PublicIP")
-		if err != nil {
-			return err
-		}
-		out[le.Subnet] = e
-	}
-	if l.Dev6 == 0 || !le.IPv6Subnet.IsValid() || le.IPv6Subnet == l.Own6 || len(le.Attrs.BackendV6Data) == 0 {
-		return nil
-	}
-	e, err := planFamily(l, l.Dev6, le.IPv6Subnet, le.Attrs.PublicIPv6, le.Attrs.BackendV6Data, "PublicIPv6")
-	if err != nil {
-		return fmt.Errorf("IPv6: %w", err)
-	}
-	out[le.IPv6Subnet] = e
-	return nil
-}
-
-func planFamily(l Local, dev int, sn netip.Prefix, public netip.Addr, data []byte, publicKey string) (PeerEntries, error) {
-	d, err := subnet.DecodeVXLANData(data)
-	if err != nil {
-		return PeerEntries{}, err
-	}
-	switch {
-	case d.VtepMAC.IsZero():
-		return PeerEntries{}, errors.New("BackendData has no VtepMAC")
-	case !public.IsValid():
-		return PeerEntries{}, fmt.Errorf("%s missing", publicKey)
-	case public.Is4() != sn.Addr().Is4():
-		return PeerEntries{}, fmt.Errorf("%s %s: wrong address family for subnet %s", publicKey, public, sn)
-	}
-	if onLink(l.Direct, public) {
-		return PeerEntries{Subnet: sn, Direct: true, Route: dataplane.Route{
-			Dst: sn, Gw: public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
-		}}, nil
-	}
-	gw := sn.Addr()
-	return PeerEntries{
-		Subnet: sn,
-		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: d.VtepMAC},
-		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: d.VtepMAC, Dst: public},
-		Route:  dataplane.Route{Dst: sn, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol},
-	}, nil
 }
 
 // onLink reports whether a lies in one of the connected prefixes.

@@ -7,80 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/weft-net/weft/backend"
 	"github.com/weft-net/weft/backend/dataplane"
-	"github.com/weft-net/weft/subnet"
 )
 
 // maxRepairBatch is how many individually reported deletions are repaired
 // one by one; beyond it a full reconcile is cheaper and surer.
 const maxRepairBatch = 256
-
-// reconcileFull ensures the devices, plans every lease, compares with the
-// kernel's tables and applies the difference. It returns the number of
-// repairs (entries restored that the backend had programmed, and devices
-// re-created).
-func (b *Backend) reconcileFull(ls *loopState, leases []subnet.Lease) (int, error) {
-	ls.repairs.reset()
-	repairs, recreated, err := b.ensureDevices(ls)
-	if err != nil {
-		return repairs, err
-	}
-	peers, problems := Plan(ls.local, leases)
-	b.warnProblems(ls, problems)
-	ls.leases = make(map[netip.Prefix]subnet.Lease, len(leases))
-	for _, l := range leases {
-		ls.leases[l.Subnet] = l
-	}
-	ls.replacePeers(peers)
-	observed, err := b.observe(ls.local)
-	if err != nil {
-		return repairs, err
-	}
-	ops := Diff(ls.want, observed)
-	for _, op := range ops {
-		if isRepair(op, ls.applied, recreated) {
-			repairs++
-		}
-	}
-	ls.applied, ls.own = observed, newOwnDeletes()
-	n, err := Apply(b.dp, ops, ls.applied, ls.own.record)
-	clear(ls.programmed)
-	for k := range ls.peers {
-		ls.markProgrammed(k)
-	}
-	if len(ops) > 0 {
-		b.log.WithFields(logrus.Fields{"ops": len(ops), "applied": n, "repairs": repairs, "peers": len(ls.programmed)}).
-			Info("kernel reconciled")
-	}
-	return repairs, err
-}
-
-// isRepair reports whether an add op restores an entry the backend had
-// programmed (it matches applied before the dump replaced it) or refills a
-// re-created device.
-func isRepair(op Op, applied State, recreated map[int]bool) bool {
-	switch op.Kind {
-	case OpSetNeigh:
-		n, ok := applied.Neighs[neighKey(op.Neigh)]
-		return (ok && n == op.Neigh) || recreated[op.Neigh.LinkIndex]
-	case OpSetFDB:
-		e, ok := applied.FDB[fdbKey(op.FDB)]
-		return (ok && e == op.FDB) || recreated[op.FDB.LinkIndex]
-	case OpReplaceRoute:
-		for _, r := range applied.Routes[op.Route.Dst] {
-			if r == op.Route {
-				return true
-			}
-		}
-		return recreated[op.Route.LinkIndex]
-	}
-	return false
-}
 
 // ensureDevices finds the underlay, ensures every device and its address,
 // and refreshes ls.local.
@@ -128,8 +66,8 @@ func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]b
 // neighbour and FDB entry on its devices, the routes carrying
 // RouteProtocol, and routes on its devices with the default protocol
 // (flanneld's, adopted on a node switched from it).
-func (b *Backend) observe(l Local) (State, error) {
-	s := NewState()
+func (b *Backend) observe(l Local) (dump, error) {
+	var d dump
 	devs := map[int]bool{}
 	for _, dev := range []int{l.Dev4, l.Dev6} {
 		if dev == 0 {
@@ -138,18 +76,14 @@ func (b *Backend) observe(l Local) (State, error) {
 		devs[dev] = true
 		ns, err := b.dp.Neighs(dev)
 		if err != nil {
-			return s, err
+			return d, err
 		}
-		for _, n := range ns {
-			s.Neighs[neighKey(n)] = n
-		}
+		d.neighs = append(d.neighs, ns...)
 		fdb, err := b.dp.FDB(dev)
 		if err != nil {
-			return s, err
+			return d, err
 		}
-		for _, e := range fdb {
-			s.FDB[fdbKey(e)] = e
-		}
+		d.fdb = append(d.fdb, fdb...)
 	}
 	fams := []dataplane.Family{dataplane.IPv4}
 	if l.Dev6 != 0 {
@@ -158,16 +92,16 @@ func (b *Backend) observe(l Local) (State, error) {
 	for _, f := range fams {
 		rs, err := b.dp.Routes(f)
 		if err != nil {
-			return s, err
+			return d, err
 		}
 		for _, r := range rs {
 			if r.Protocol == RouteProtocol || (devs[r.LinkIndex] && r.Protocol == dataplane.RTProtoBoot) {
 				r.Src = netip.Addr{}
-				s.Routes[r.Dst] = append(s.Routes[r.Dst], r)
+				d.routes = append(d.routes, r)
 			}
 		}
 	}
-	return s, nil
+	return d, nil
 }
 
 // warnProblems logs each skipped lease once per distinct problem.
@@ -183,58 +117,67 @@ func (b *Backend) warnProblems(ls *loopState, problems []Problem) {
 }
 
 // applyChanges reprograms only the subnets that changed: no dump, work
-// proportional to the change, not to the number of peers.
-func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*subnet.Lease) error {
-	var touched []PeerEntries
+// proportional to the change, not to the number of peers. The entries
+// involved are diffed as planned against as last known in the kernel.
+func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec) error {
 	var keys []netip.Prefix
-	for sn, le := range changes {
-		old := ls.leases[sn]
-		var planned map[netip.Prefix]PeerEntries
-		if le != nil {
-			var problems []Problem
-			planned, problems = Plan(ls.local, []subnet.Lease{*le})
-			b.warnProblems(ls, problems)
-			ls.leases[sn] = *le
-		} else {
-			delete(ls.leases, sn)
+	for sn, s := range changes {
+		for _, k := range []netip.Prefix{sn, ls.v6of[sn], specV6(s)} {
+			if k.IsValid() && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
 		}
-		for _, k := range []netip.Prefix{sn, old.IPv6Subnet, leaseV6(le)} {
-			if !k.IsValid() {
-				continue
-			}
-			if e, ok := ls.peers[k]; ok {
-				touched = append(touched, e)
-			}
-			e, ok := planned[k]
-			ls.setPeer(k, e, ok)
-			if ok {
-				touched = append(touched, e)
-			}
-			keys = append(keys, k)
-		}
-		b.logPeer(le, sn)
 	}
-	ops := Diff(ls.want.subset(touched...), ls.applied.subset(touched...))
-	_, err := Apply(b.dp, ops, ls.applied, ls.own.record)
-	ls.markProgrammed(keys...)
+	held := NewState()
+	for _, k := range keys {
+		if p, ok := ls.peers[k]; ok {
+			ls.heldInto(held, k, p)
+		}
+	}
+	for sn, s := range changes {
+		ls.removePeer(sn)
+		if v6, ok := ls.v6of[sn]; ok {
+			ls.removePeer(v6)
+			delete(ls.v6of, sn)
+		}
+		if s != nil {
+			if err := planSpec(ls.local, sn, s, func(e PeerEntries) { ls.addPeer(sn, e) }); err != nil {
+				b.warnProblems(ls, []Problem{{Subnet: sn, Err: err}})
+			}
+		}
+		b.logPeer(s, sn)
+	}
+	want := NewState()
+	for _, k := range keys {
+		if p, ok := ls.peers[k]; ok {
+			ls.wantInto(want, k, p)
+		}
+	}
+	for k := range held.FDB {
+		if f, ok := ls.fdb[k]; ok { // still planned for a peer that did not change
+			want.FDB[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
+		}
+	}
+	_, err := Apply(b.dp, Diff(want, held), held, ls.own.record)
+	ls.learn(keys, held)
 	return err
 }
 
-func leaseV6(l *subnet.Lease) netip.Prefix {
-	if l == nil {
+func specV6(s *peerSpec) netip.Prefix {
+	if s == nil || s.v6 == nil {
 		return netip.Prefix{}
 	}
-	return l.IPv6Subnet
+	return s.v6.subnet
 }
 
-func (b *Backend) logPeer(l *subnet.Lease, sn netip.Prefix) {
-	if l == nil {
+func (b *Backend) logPeer(s *peerSpec, sn netip.Prefix) {
+	if s == nil {
 		b.log.WithField("subnet", sn).Info("peer removed")
 		return
 	}
-	f := logrus.Fields{"subnet": sn, "public_ip": l.Attrs.PublicIP}
-	if d, err := subnet.DecodeVXLANData(l.Attrs.BackendData); err == nil {
-		f["vtep_mac"] = d.VtepMAC
+	f := logrus.Fields{"subnet": sn, "public_ip": s.v4.public}
+	if !s.v4.mac.IsZero() {
+		f["vtep_mac"] = s.v4.mac
 	}
 	b.log.WithFields(f).Info("peer added")
 }
@@ -243,12 +186,47 @@ func (b *Backend) logPeer(l *subnet.Lease, sn netip.Prefix) {
 func (b *Backend) repair(ls *loopState) (int, error) {
 	q := ls.repairs
 	ls.repairs.reset()
-	ops := Diff(q.restrict(ls.want), q.restrict(ls.applied))
-	n, err := Apply(b.dp, ops, ls.applied, ls.own.record)
+	want, held := NewState(), NewState()
+	var keys []netip.Prefix
+	for _, nk := range q.neighs {
+		if k, p, ok := ls.peerByGw(nk.Link, nk.IP); ok {
+			keys = append(keys, k)
+			want.Neighs[nk] = ls.entries(k, p).Neigh
+			if p.bits&hasNeigh != 0 { // re-added meanwhile
+				held.Neighs[nk] = want.Neighs[nk]
+			}
+		}
+	}
+	for _, k := range q.fdb {
+		if f, ok := ls.fdb[k]; ok {
+			want.FDB[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
+			if f.has {
+				held.FDB[k] = want.FDB[k]
+			}
+		}
+	}
+	for _, dst := range q.routes {
+		if p, ok := ls.peers[dst]; ok {
+			keys = append(keys, dst)
+			want.Routes[dst] = []dataplane.Route{ls.entries(dst, p).Route}
+			if p.bits&hasRoute != 0 {
+				held.Routes[dst] = want.Routes[dst]
+			}
+		}
+	}
+	// Only the entries reported missing are diffed: the diff re-adds
+	// exactly those, neighbour and FDB entries first.
+	n, err := Apply(b.dp, Diff(want, held), held, ls.own.record)
 	if n > 0 {
 		b.log.WithField("repairs", n).Info("restored deleted kernel entries")
 	}
-	ls.markProgrammed(q.subnets(ls)...)
+	for _, k := range q.fdb {
+		ls.learnFDB(k, held)
+	}
+	if len(q.fdb) > 0 { // rare: FDB entries deleted by hand; their peers may be several
+		ls.recountAll()
+	}
+	ls.learn(keys, held)
 	return n, err
 }
 
@@ -259,7 +237,7 @@ func (b *Backend) publish(ls *loopState, full bool, repairs int, err error) {
 		ready = ready && d.index != 0
 	}
 	b.status.update(func(s *backend.Status) {
-		s.Peers, s.Desired = len(ls.programmed), ls.desired4
+		s.Peers, s.Desired = ls.programmed, ls.desired4
 		s.Repairs += uint64(repairs)
 		if full {
 			s.Ready = ready && err == nil
@@ -271,13 +249,19 @@ func (b *Backend) publish(ls *loopState, full bool, repairs int, err error) {
 // reportLatency calls OnPeerProgrammed for the requested changes that are
 // now in the kernel (a removal counts once its entries are gone).
 func (b *Backend) reportLatency(ls *loopState, full bool) {
-	if len(ls.since) == 0 {
-		return
-	}
 	now := time.Now()
+	if t := ls.sinceAll; !t.IsZero() && full {
+		// The first peer set: every planned peer waited since t.
+		for k, p := range ls.peers {
+			if _, own := ls.since[k]; !own && p.bits&counted != 0 && b.opts.OnPeerProgrammed != nil {
+				b.opts.OnPeerProgrammed(now.Sub(t))
+			}
+		}
+		ls.sinceAll = time.Time{}
+	}
 	for sn, t := range ls.since {
 		_, wanted := ls.peers[sn]
-		done := ls.programmed[sn] == wanted
+		done := ls.isProgrammedKey(sn) == wanted
 		if done && b.opts.OnPeerProgrammed != nil {
 			b.opts.OnPeerProgrammed(now.Sub(t))
 		}

@@ -54,7 +54,10 @@ func (b *Backend) Run(ctx context.Context, own subnet.Lease) error {
 	}
 	ls := newLoopState()
 	b.in.notify() // the first step reconciles in full
-	updates := make(chan dataplane.Update, 4096)
+	// Notifications queue in the kernel's socket buffers (8 MiB each) while
+	// a step runs; this buffer only smooths the hand-over (an Update is
+	// about 300 bytes).
+	updates := make(chan dataplane.Update, 256)
 	w := b.startWatch(ctx, updates)
 	defer func() { w.stop() }()
 	var restart <-chan time.Time
@@ -118,10 +121,13 @@ func (b *Backend) watchFailed(ls *loopState, w *watch, err error) <-chan time.Ti
 	return time.After(delay)
 }
 
+// maxDrain bounds the updates handled between two steps.
+const maxDrain = 4096
+
 // drain handles the updates already queued, so a burst (a deleted device
 // takes its thousands of entries with it) is handled in one step.
 func (b *Backend) drain(ls *loopState, updates <-chan dataplane.Update) {
-	for range cap(updates) {
+	for range maxDrain {
 		select {
 		case u := <-updates:
 			b.onUpdate(ls, u)
@@ -176,6 +182,9 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 	if bt.underlay != nil {
 		b.applyUnderlay(*bt.underlay)
 	}
+	if ls.sinceAll.IsZero() {
+		ls.sinceAll = bt.sinceAll
+	}
 	for sn, t := range bt.since {
 		if _, ok := ls.since[sn]; !ok {
 			ls.since[sn] = t
@@ -185,7 +194,7 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 	if bt.full {
 		ls.needFull = false
 		start := time.Now()
-		repairs, err = b.reconcileFull(ls, bt.leases)
+		repairs, err = b.reconcileFull(ls)
 		if err != nil {
 			ls.needFull = true
 		}

@@ -50,19 +50,6 @@ func (s State) addPeer(e PeerEntries) {
 	s.Routes[e.Route.Dst] = []dataplane.Route{e.Route}
 }
 
-// delPeer removes a peer's entries if they still hold the peer's values.
-func (s State) delPeer(e PeerEntries) {
-	if !e.Direct {
-		if n, ok := s.Neighs[neighKey(e.Neigh)]; ok && n == e.Neigh {
-			delete(s.Neighs, neighKey(e.Neigh))
-		}
-		if f, ok := s.FDB[fdbKey(e.FDB)]; ok && f == e.FDB {
-			delete(s.FDB, fdbKey(e.FDB))
-		}
-	}
-	delete(s.Routes, e.Route.Dst)
-}
-
 // StateOf flattens planned peers into a State.
 func StateOf(peers map[netip.Prefix]PeerEntries) State {
 	s := NewState()
@@ -70,28 +57,6 @@ func StateOf(peers map[netip.Prefix]PeerEntries) State {
 		s.addPeer(e)
 	}
 	return s
-}
-
-// subset returns the entries of s under the keys of the given peers' entries.
-func (s State) subset(peers ...PeerEntries) State {
-	out := NewState()
-	for _, e := range peers {
-		if !e.Subnet.IsValid() {
-			continue
-		}
-		if !e.Direct {
-			if n, ok := s.Neighs[neighKey(e.Neigh)]; ok {
-				out.Neighs[neighKey(n)] = n
-			}
-			if f, ok := s.FDB[fdbKey(e.FDB)]; ok {
-				out.FDB[fdbKey(f)] = f
-			}
-		}
-		if rs, ok := s.Routes[e.Route.Dst]; ok {
-			out.Routes[e.Route.Dst] = slices.Clone(rs)
-		}
-	}
-	return out
 }
 
 // applied records in s the effect of a successful op.

@@ -31,6 +31,7 @@ type Dataplane struct {
 	h     *netlink.Handle
 	ns    netns.NsHandle // our own duplicate of the caller's handle
 	ioctl *nl.NetlinkSocket
+	req   *reqConn // neighbour, FDB and route changes
 	log   logrus.FieldLogger
 	// ReceiveBuffer is the notification socket buffer size in bytes; set
 	// it before calling Watch.
@@ -60,17 +61,25 @@ func New(ns netns.NsHandle, log logrus.FieldLogger) (*Dataplane, error) {
 		_ = own.Close()
 		return nil, fmt.Errorf("open ethtool socket: %w", err)
 	}
-	return &Dataplane{h: h, ns: own, ioctl: s, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
+	req, err := newReqConn(own)
+	if err != nil {
+		s.Close()
+		h.Close()
+		_ = own.Close()
+		return nil, fmt.Errorf("open netlink request socket: %w", err)
+	}
+	return &Dataplane{h: h, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
 }
 
 // Close releases the sockets and the namespace handle.
 func (d *Dataplane) Close() error {
 	d.h.Close()
 	d.ioctl.Close()
+	err := d.req.close()
 	if d.ns.IsOpen() {
-		return d.ns.Close()
+		err = errors.Join(err, d.ns.Close())
 	}
-	return nil
+	return err
 }
 
 func ipOf(a netip.Addr) net.IP {

@@ -13,24 +13,6 @@ import (
 	"github.com/weft-net/weft/backend/dataplane"
 )
 
-func nlNeigh(n dataplane.Neigh) *netlink.Neigh {
-	fam := unix.AF_INET
-	if n.IP.Is6() {
-		fam = unix.AF_INET6
-	}
-	return &netlink.Neigh{
-		LinkIndex: n.LinkIndex, Family: fam, State: netlink.NUD_PERMANENT, Type: unix.RTN_UNICAST,
-		IP: ipOf(n.IP), HardwareAddr: n.MAC.HardwareAddr(),
-	}
-}
-
-func nlFDB(e dataplane.FDBEntry) *netlink.Neigh {
-	return &netlink.Neigh{
-		LinkIndex: e.LinkIndex, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT, Flags: netlink.NTF_SELF,
-		IP: ipOf(e.Dst), HardwareAddr: e.MAC.HardwareAddr(),
-	}
-}
-
 func neighOf(n *netlink.Neigh) dataplane.Neigh {
 	return dataplane.Neigh{LinkIndex: n.LinkIndex, IP: addrOf(n.IP), MAC: macOf(n.HardwareAddr)}
 }
@@ -58,7 +40,7 @@ func (d *Dataplane) Neighs(index int) ([]dataplane.Neigh, error) {
 
 // SetNeigh adds or replaces a permanent neighbour entry.
 func (d *Dataplane) SetNeigh(n dataplane.Neigh) error {
-	if err := d.h.NeighSet(nlNeigh(n)); err != nil {
+	if err := d.req.neigh(false, false, n.LinkIndex, n.IP, n.MAC); err != nil {
 		return fmt.Errorf("set neighbour %s lladdr %s dev %d: %w", n.IP, n.MAC, n.LinkIndex, err)
 	}
 	return nil
@@ -66,7 +48,7 @@ func (d *Dataplane) SetNeigh(n dataplane.Neigh) error {
 
 // DelNeigh deletes a neighbour entry; a missing one is not an error.
 func (d *Dataplane) DelNeigh(n dataplane.Neigh) error {
-	if err := d.h.NeighDel(nlNeigh(n)); err != nil && !gone(err) {
+	if err := d.req.neigh(true, false, n.LinkIndex, n.IP, n.MAC); err != nil && !gone(err) {
 		return fmt.Errorf("delete neighbour %s dev %d: %w", n.IP, n.LinkIndex, err)
 	}
 	return nil
@@ -89,7 +71,7 @@ func (d *Dataplane) FDB(index int) ([]dataplane.FDBEntry, error) {
 
 // SetFDB adds or replaces the permanent entry of a MAC (`bridge fdb replace`).
 func (d *Dataplane) SetFDB(e dataplane.FDBEntry) error {
-	if err := d.h.NeighSet(nlFDB(e)); err != nil {
+	if err := d.req.neigh(false, true, e.LinkIndex, e.Dst, e.MAC); err != nil {
 		return fmt.Errorf("set fdb %s dst %s dev %d: %w", e.MAC, e.Dst, e.LinkIndex, err)
 	}
 	return nil
@@ -97,24 +79,10 @@ func (d *Dataplane) SetFDB(e dataplane.FDBEntry) error {
 
 // DelFDB deletes one MAC → destination entry; a missing one is not an error.
 func (d *Dataplane) DelFDB(e dataplane.FDBEntry) error {
-	if err := d.h.NeighDel(nlFDB(e)); err != nil && !gone(err) {
+	if err := d.req.neigh(true, true, e.LinkIndex, e.Dst, e.MAC); err != nil && !gone(err) {
 		return fmt.Errorf("delete fdb %s dst %s dev %d: %w", e.MAC, e.Dst, e.LinkIndex, err)
 	}
 	return nil
-}
-
-func nlRoute(r dataplane.Route) *netlink.Route {
-	nr := &netlink.Route{
-		Dst: ipNetOf(r.Dst), Gw: ipOf(r.Gw), LinkIndex: r.LinkIndex,
-		Protocol: netlink.RouteProtocol(r.Protocol), Table: unix.RT_TABLE_MAIN,
-	}
-	if r.OnLink {
-		nr.Flags = int(netlink.FLAG_ONLINK)
-	}
-	if !r.Gw.IsValid() {
-		nr.Scope = netlink.SCOPE_LINK
-	}
-	return nr
 }
 
 func routeOf(r *netlink.Route) dataplane.Route {
@@ -143,7 +111,7 @@ func (d *Dataplane) Routes(f dataplane.Family) ([]dataplane.Route, error) {
 
 // ReplaceRoute adds or replaces a main-table route.
 func (d *Dataplane) ReplaceRoute(r dataplane.Route) error {
-	if err := d.h.RouteReplace(nlRoute(r)); err != nil {
+	if err := d.req.route(false, r); err != nil {
 		return fmt.Errorf("replace route %s via %s dev %d: %w", r.Dst, r.Gw, r.LinkIndex, err)
 	}
 	return nil
@@ -152,11 +120,7 @@ func (d *Dataplane) ReplaceRoute(r dataplane.Route) error {
 // DelRoute deletes the main-table route matching Dst, LinkIndex and
 // Protocol (whatever its gateway); a missing one is not an error.
 func (d *Dataplane) DelRoute(r dataplane.Route) error {
-	nr := &netlink.Route{
-		Dst: ipNetOf(r.Dst), LinkIndex: r.LinkIndex, Protocol: netlink.RouteProtocol(r.Protocol),
-		Table: unix.RT_TABLE_MAIN,
-	}
-	if err := d.h.RouteDel(nr); err != nil && !gone(err) {
+	if err := d.req.route(true, r); err != nil && !gone(err) {
 		return fmt.Errorf("delete route %s dev %d: %w", r.Dst, r.LinkIndex, err)
 	}
 	return nil

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package vxlan
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weft-net/weft/backend/dataplane/dataplanetest"
+	"github.com/weft-net/weft/subnet"
+)
+
+// TestColdStartOrder: a full reconcile of more peers than one chunk sets
+// each peer's neighbour and FDB entry before its route, and touches every
+// entry once; restarted on the converged node, a backend whose Run starts
+// before its first SetPeers makes no change at all.
+func TestColdStartOrder(t *testing.T) {
+	e := newFakeEnv(t)
+	f := e.dp.(*dataplanetest.FakeDataplane)
+	peers := manyPeers(2*fullChunk + 10)
+	own := lease(1, "198.18.0.1", false)
+	var programmed atomic.Int32
+	n := startNode(t, e, subnet.BackendConfig{}, Options{
+		OnPeerProgrammed: func(time.Duration) { programmed.Add(1) }}, own)
+	n.b.SetPeers(peers)
+	waitSnapshot(t, e, expectPeers(peers))
+	waitFor(t, "peers programmed", func() bool { return n.b.Status().Peers == len(peers) })
+	if got := programmed.Load(); got != int32(len(peers)) {
+		t.Errorf("OnPeerProgrammed called %d times, want once per peer (%d)", got, len(peers))
+	}
+	seen := map[string]int{} // per gateway: 1 neighbour, 2 FDB entry, 4 route
+	entries := 0
+	for _, c := range f.Calls() {
+		switch {
+		case strings.HasPrefix(c, "set neigh "):
+			seen[strings.Fields(c)[2]] |= 1
+		case strings.HasPrefix(c, "set fdb "):
+			seen[gwOfMAC(t, peers, strings.Fields(c)[2])] |= 2
+		case strings.HasPrefix(c, "replace route "):
+			gw := strings.Fields(c)[4]
+			if seen[gw] != 3 {
+				t.Fatalf("%q before the neighbour and FDB entry of its gateway", c)
+			}
+			seen[gw] |= 4
+		default:
+			continue // the device
+		}
+		entries++
+	}
+	if entries != 3*len(peers) {
+		t.Errorf("%d entry calls for %d peers, want 3 per peer", entries, len(peers))
+	}
+	n.stop(t)
+
+	f.ResetCalls()
+	again := startNode(t, e, subnet.BackendConfig{}, Options{}, own)
+	waitFor(t, "devices ready", func() bool { return again.b.Status().Ready })
+	again.b.SetPeers(peers)
+	waitFor(t, "peers programmed", func() bool { return again.b.Status().Peers == len(peers) })
+	if calls := f.Calls(); len(calls) != 0 {
+		t.Errorf("restart on a converged node (Run before SetPeers) made %d changes: %v", len(calls), calls[:min(len(calls), 5)])
+	}
+}
+
+func gwOfMAC(t *testing.T, peers []subnet.Lease, m string) string {
+	t.Helper()
+	for _, p := range peers {
+		if strings.Contains(string(p.Attrs.BackendData), m) {
+			return p.Subnet.Addr().String()
+		}
+	}
+	t.Fatalf("no peer with MAC %s", m)
+	return ""
+}
+
+// TestVTEPMAC: the fast reader of flannel's BackendData agrees with
+// subnet.DecodeVXLANData on every input, and takes the fast path on the
+// format flannel and weft write.
+func TestVTEPMAC(t *testing.T) {
+	inputs := []string{
+		`{"VNI":1,"VtepMAC":"0e:57:00:00:13:88"}`,
+		`{"VNI":4294967295,"VtepMAC":"AA:bb:CC:dd:EE:ff"}`,
+		`{"VNI":4294967296,"VtepMAC":"aa:bb:cc:dd:ee:ff"}`,
+		`{"VNI":01,"VtepMAC":"aa:bb:cc:dd:ee:ff"}`,
+		`{"VNI":-1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}`,
+		`{"VNI":1, "VtepMAC":"aa:bb:cc:dd:ee:ff"}`,
+		`{"vni":1,"vtepmac":"aa:bb:cc:dd:ee:ff"}`,
+		`{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee"}`,
+		`{"VNI":1,"VtepMAC":"aa-bb-cc-dd-ee-ff"}`,
+		`{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:fg"}`,
+		`{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff","X":1}`,
+		`{"VtepMAC":"aa:bb:cc:dd:ee:ff","VNI":1}`,
+		`{"VNI":1,"VtepMAC":"00:00:00:00:00:00"}`,
+		`{"VNI":1}`,
+		`{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"`,
+		`{"VNI":1,"VtepMAC":null}`,
+		`null`,
+		``,
+	}
+	for i := range 300 {
+		inputs = append(inputs, fmt.Sprintf(`{"VNI":%d,"VtepMAC":"%s"}`, i*14327, subnet.MAC{byte(i), byte(i * 7), 0x0e, byte(i >> 3), 0xa0, byte(i * 31)}))
+	}
+	for _, in := range inputs {
+		d, wantErr := subnet.DecodeVXLANData(json.RawMessage(in))
+		got, err := vtepMAC([]byte(in))
+		if (err != nil) != (wantErr != nil) || (err == nil && got != d.VtepMAC) {
+			t.Errorf("vtepMAC(%s) = %s, %v; DecodeVXLANData: %s, %v", in, got, err, d.VtepMAC, wantErr)
+		}
+		if _, fast := fastVTEPMAC([]byte(in)); fast && wantErr != nil {
+			t.Errorf("fast path took %s, which DecodeVXLANData rejects: %v", in, wantErr)
+		}
+	}
+	if _, fast := fastVTEPMAC([]byte(inputs[0])); !fast {
+		t.Errorf("fast path refused flannel's format %s", inputs[0])
+	}
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package vxlan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/weft-net/weft/backend/dataplane"
+	"github.com/weft-net/weft/subnet"
+)
+
+// peerSpec is the backend's digest of one lease: what planning reads from
+// it, decoded once when the lease arrives. It does not depend on Local, so
+// a full reconcile after a device change re-plans without decoding again,
+// and it is about a third of the size of a subnet.Lease.
+type peerSpec struct {
+	skip    bool  // no BackendData: a reservation of a node not up yet
+	typeErr error // BackendType is not vxlan
+	v4      famSpec
+	v6      *v6Spec // dual-stack leases only
+}
+
+// famSpec is one family's part of a lease.
+type famSpec struct {
+	public netip.Addr
+	mac    subnet.MAC
+	err    error // why this family's entries cannot be planned
+}
+
+type v6Spec struct {
+	subnet netip.Prefix
+	skip   bool // no BackendV6Data
+	famSpec
+}
+
+// specOf digests a lease, running every check that does not depend on
+// Local (the ones planFamily made before).
+func specOf(le *subnet.Lease) peerSpec {
+	var s peerSpec
+	if len(le.Attrs.BackendData) == 0 {
+		s.skip = true
+		return s
+	}
+	if le.Attrs.BackendType != subnet.BackendVXLAN {
+		s.typeErr = fmt.Errorf("BackendType %q: not a vxlan peer", le.Attrs.BackendType)
+		return s
+	}
+	s.v4 = famSpecOf(le.Subnet, le.Attrs.PublicIP, le.Attrs.BackendData, "PublicIP")
+	if le.IPv6Subnet.IsValid() {
+		v6 := &v6Spec{subnet: le.IPv6Subnet, skip: len(le.Attrs.BackendV6Data) == 0}
+		if !v6.skip {
+			v6.famSpec = famSpecOf(le.IPv6Subnet, le.Attrs.PublicIPv6, le.Attrs.BackendV6Data, "PublicIPv6")
+		}
+		s.v6 = v6
+	}
+	return s
+}
+
+func famSpecOf(sn netip.Prefix, public netip.Addr, data []byte, publicKey string) famSpec {
+	mac, err := vtepMAC(data)
+	switch {
+	case err != nil:
+	case mac.IsZero():
+		err = errors.New("BackendData has no VtepMAC")
+	case !public.IsValid():
+		err = fmt.Errorf("%s missing", publicKey)
+	case public.Is4() != sn.Addr().Is4():
+		err = fmt.Errorf("%s %s: wrong address family for subnet %s", publicKey, public, sn)
+	}
+	return famSpec{public: public, mac: mac, err: err}
+}
+
+// planSpec plans one digested lease (IPv4 subnet sn) and passes each
+// family's entries to emit. It returns why the lease was skipped, if it
+// is malformed; our own subnet and reservations are skipped quietly.
+func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(PeerEntries)) error {
+	if sn == l.Own4 || s.skip {
+		return nil
+	}
+	if s.typeErr != nil {
+		return s.typeErr
+	}
+	if l.Dev4 > 0 {
+		if s.v4.err != nil {
+			return s.v4.err
+		}
+		emit(entriesOf(l, l.Dev4, sn, s.v4.public, s.v4.mac))
+	}
+	v6 := s.v6
+	if l.Dev6 == 0 || v6 == nil || v6.subnet == l.Own6 || v6.skip {
+		return nil
+	}
+	if v6.err != nil {
+		return fmt.Errorf("IPv6: %w", v6.err)
+	}
+	emit(entriesOf(l, l.Dev6, v6.subnet, v6.public, v6.mac))
+	return nil
+}
+
+// entriesOf builds a peer's entries: a direct route when its public IP is
+// on the underlay (DirectRouting), else neighbour, FDB entry and route.
+func entriesOf(l Local, dev int, sn netip.Prefix, public netip.Addr, mac subnet.MAC) PeerEntries {
+	if onLink(l.Direct, public) {
+		return PeerEntries{Subnet: sn, Direct: true, Route: dataplane.Route{
+			Dst: sn, Gw: public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
+		}}
+	}
+	gw := sn.Addr()
+	return PeerEntries{
+		Subnet: sn,
+		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: mac},
+		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: mac, Dst: public},
+		Route:  dataplane.Route{Dst: sn, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol},
+	}
+}
+
+// sameSpec reports whether two digests plan the same entries and problems.
+func sameSpec(a, b *peerSpec) bool {
+	if a.skip != b.skip || !sameErr(a.typeErr, b.typeErr) || !sameFam(&a.v4, &b.v4) || (a.v6 == nil) != (b.v6 == nil) {
+		return false
+	}
+	return a.v6 == nil || (a.v6.subnet == b.v6.subnet && a.v6.skip == b.v6.skip && sameFam(&a.v6.famSpec, &b.v6.famSpec))
+}
+
+func sameFam(a, b *famSpec) bool {
+	return a.public == b.public && a.mac == b.mac && sameErr(a.err, b.err)
+}
+
+func sameErr(a, b error) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Error() == b.Error())
+}
+
+// vtepMAC reads the VtepMAC of a BackendData. flannel and weft write it as
+// {"VNI":<n>,"VtepMAC":"xx:xx:xx:xx:xx:xx"}; that exact form is read
+// without encoding/json, which planning 5,000 peers would otherwise spend
+// most of its time in. Anything else goes through subnet.DecodeVXLANData.
+func vtepMAC(data []byte) (subnet.MAC, error) {
+	if m, ok := fastVTEPMAC(data); ok {
+		return m, nil
+	}
+	d, err := subnet.DecodeVXLANData(data)
+	return d.VtepMAC, err
+}
+
+func fastVTEPMAC(s []byte) (m subnet.MAC, ok bool) {
+	const head, mid, tail = `{"VNI":`, `,"VtepMAC":"`, `"}`
+	if !bytes.HasPrefix(s, []byte(head)) {
+		return m, false
+	}
+	s = s[len(head):]
+	digits := 0
+	var vni uint64
+	for digits < len(s) && digits < 10 && s[digits] >= '0' && s[digits] <= '9' {
+		vni = vni*10 + uint64(s[digits]-'0')
+		digits++
+	}
+	// JSON numbers have no leading zeros; VNI is a uint32.
+	if digits == 0 || (digits > 1 && s[0] == '0') || vni > 1<<32-1 {
+		return m, false
+	}
+	s = s[digits:]
+	if len(s) != len(mid)+17+len(tail) || !bytes.HasPrefix(s, []byte(mid)) || !bytes.HasSuffix(s, []byte(tail)) {
+		return m, false
+	}
+	s = s[len(mid) : len(mid)+17]
+	for i := range m {
+		if i > 0 && s[3*i-1] != ':' {
+			return m, false
+		}
+		hi, ok1 := unhex(s[3*i])
+		lo, ok2 := unhex(s[3*i+1])
+		if !ok1 || !ok2 {
+			return m, false
+		}
+		m[i] = hi<<4 | lo
+	}
+	return m, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
