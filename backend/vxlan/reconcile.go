@@ -175,9 +175,9 @@ func (b *Backend) logPeer(s *peerSpec, sn netip.Prefix) {
 		b.log.WithField("subnet", sn).Info("peer removed")
 		return
 	}
-	f := logrus.Fields{"subnet": sn, "public_ip": s.v4.public}
-	if !s.v4.mac.IsZero() {
-		f["vtep_mac"] = s.v4.mac
+	f := logrus.Fields{"subnet": sn, "public_ip": s.public}
+	if !s.mac.IsZero() {
+		f["vtep_mac"] = s.mac
 	}
 	b.log.WithFields(f).Info("peer added")
 }

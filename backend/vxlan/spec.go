@@ -18,10 +18,18 @@ import (
 // a full reconcile after a device change re-plans without decoding again,
 // and it is about a third of the size of a subnet.Lease.
 type peerSpec struct {
-	skip    bool  // no BackendData: a reservation of a node not up yet
-	typeErr error // BackendType is not vxlan
-	v4      famSpec
-	v6      *v6Spec // dual-stack leases only
+	public netip.Addr // the IPv4 part: PublicIP
+	mac    subnet.MAC // and the VtepMAC of BackendData
+	skip   bool       // no BackendData: a reservation of a node not up yet
+	bad    *specErrs  // nil unless the lease is malformed
+	v6     *v6Spec    // dual-stack leases only
+}
+
+// specErrs are a malformed lease's problems, kept out of line: a 5,000
+// peer set holds none.
+type specErrs struct {
+	typ error // BackendType is not vxlan
+	v4  error // the IPv4 part cannot be planned
 }
 
 // famSpec is one family's part of a lease.
@@ -46,10 +54,14 @@ func specOf(le *subnet.Lease) peerSpec {
 		return s
 	}
 	if le.Attrs.BackendType != subnet.BackendVXLAN {
-		s.typeErr = fmt.Errorf("BackendType %q: not a vxlan peer", le.Attrs.BackendType)
+		s.bad = &specErrs{typ: fmt.Errorf("BackendType %q: not a vxlan peer", le.Attrs.BackendType)}
 		return s
 	}
-	s.v4 = famSpecOf(le.Subnet, le.Attrs.PublicIP, le.Attrs.BackendData, "PublicIP")
+	v4 := famSpecOf(le.Subnet, le.Attrs.PublicIP, le.Attrs.BackendData, "PublicIP")
+	s.public, s.mac = v4.public, v4.mac
+	if v4.err != nil {
+		s.bad = &specErrs{v4: v4.err}
+	}
 	if le.IPv6Subnet.IsValid() {
 		v6 := &v6Spec{subnet: le.IPv6Subnet, skip: len(le.Attrs.BackendV6Data) == 0}
 		if !v6.skip {
@@ -81,14 +93,14 @@ func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(PeerEntries)) err
 	if sn == l.Own4 || s.skip {
 		return nil
 	}
-	if s.typeErr != nil {
-		return s.typeErr
+	if s.bad != nil && s.bad.typ != nil {
+		return s.bad.typ
 	}
 	if l.Dev4 > 0 {
-		if s.v4.err != nil {
-			return s.v4.err
+		if s.bad != nil {
+			return s.bad.v4
 		}
-		emit(entriesOf(l, l.Dev4, sn, s.v4.public, s.v4.mac))
+		emit(entriesOf(l, l.Dev4, sn, s.public, s.mac))
 	}
 	v6 := s.v6
 	if l.Dev6 == 0 || v6 == nil || v6.subnet == l.Own6 || v6.skip {
@@ -120,7 +132,10 @@ func entriesOf(l Local, dev int, sn netip.Prefix, public netip.Addr, mac subnet.
 
 // sameSpec reports whether two digests plan the same entries and problems.
 func sameSpec(a, b *peerSpec) bool {
-	if a.skip != b.skip || !sameErr(a.typeErr, b.typeErr) || !sameFam(&a.v4, &b.v4) || (a.v6 == nil) != (b.v6 == nil) {
+	if a.skip != b.skip || a.public != b.public || a.mac != b.mac || (a.bad == nil) != (b.bad == nil) || (a.v6 == nil) != (b.v6 == nil) {
+		return false
+	}
+	if a.bad != nil && (!sameErr(a.bad.typ, b.bad.typ) || !sameErr(a.bad.v4, b.bad.v4)) {
 		return false
 	}
 	return a.v6 == nil || (a.v6.subnet == b.v6.subnet && a.v6.skip == b.v6.skip && sameFam(&a.v6.famSpec, &b.v6.famSpec))

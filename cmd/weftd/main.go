@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -24,7 +25,17 @@ import (
 
 var version = "dev"
 
+// gcPercent is weftd's GOGC unless the environment sets one. Its heap is
+// small and mostly long-lived (the peer set) and it allocates little once
+// programmed, so a quarter of headroom instead of Go's default 100 % keeps
+// the resident size near what it uses (issue 8: under 25 MiB with 5,000
+// peers, 21 MiB of it the binary and runtime) for a few milliseconds of CPU.
+const gcPercent = 25
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 

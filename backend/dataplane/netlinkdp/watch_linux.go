@@ -5,146 +5,202 @@ package netlinkdp
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
+	"net/netip"
+	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/weft-net/weft/backend/dataplane"
 )
 
-// subscription holds the three netlink subscriptions of one Watch call.
-// The library runs a reader goroutine per subscription that closes its
-// channel once done is closed; stop waits for that, so no goroutine
-// outlives Watch.
-type subscription struct {
-	done   chan struct{}
-	errs   chan error
-	links  chan netlink.LinkUpdate
-	routes chan netlink.RouteUpdate
-	neighs chan netlink.NeighUpdate
-	opened []func() // drains of the subscriptions that started
-}
+// watchBuffer holds one notification (a link's can take a few KiB).
+const watchBuffer = 64 << 10
 
-func (d *Dataplane) subscribe() (*subscription, error) {
-	s := &subscription{
-		done: make(chan struct{}), errs: make(chan error, 4),
-		links: make(chan netlink.LinkUpdate, 64), routes: make(chan netlink.RouteUpdate, 256),
-		neighs: make(chan netlink.NeighUpdate, 256),
+// subscribe opens one socket in our namespace joined to the link,
+// neighbour (and FDB) and IPv4/IPv6 route groups. It is read through an
+// os.File, so a read waits in Go's poller and a deadline ends it.
+func (d *Dataplane) subscribe() (*os.File, error) {
+	s, err := nl.SubscribeAt(d.ns, netns.None(), unix.NETLINK_ROUTE,
+		unix.RTNLGRP_LINK, unix.RTNLGRP_NEIGH, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to netlink changes: %w", err)
 	}
-	// The callback runs on the library's reader goroutine: never block it.
-	cb := func(err error) {
-		select {
-		case s.errs <- err:
-		default:
-		}
+	defer s.Close()
+	if err := s.SetReceiveBufferSize(d.ReceiveBuffer, true); err != nil {
+		return nil, fmt.Errorf("set netlink receive buffer: %w", err)
 	}
-	ns := d.ns
-	if err := netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: d.ReceiveBuffer, ReceiveBufferForceSize: true,
-	}); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("subscribe to link changes: %w", err)
+	fd, err := unix.FcntlInt(uintptr(s.GetFd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate netlink socket: %w", err)
 	}
-	s.opened = append(s.opened, func() { drain(s.links) })
-	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: d.ReceiveBuffer, ReceiveBufferForceSize: true,
-	}); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("subscribe to route changes: %w", err)
-	}
-	s.opened = append(s.opened, func() { drain(s.routes) })
-	if err := netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: d.ReceiveBuffer, ReceiveBufferForceSize: true,
-	}); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("subscribe to neighbour changes: %w", err)
-	}
-	s.opened = append(s.opened, func() { drain(s.neighs) })
-	return s, nil
-}
-
-func (s *subscription) stop() {
-	close(s.done)
-	for _, f := range s.opened {
-		f()
-	}
-}
-
-func drain[T any](ch <-chan T) {
-	for range ch {
-	}
+	return os.NewFile(uintptr(fd), "netlink-watch"), nil
 }
 
 // Watch forwards link, neighbour, FDB and route changes until ctx ends.
+// One goroutine reads every notification into one buffer and decodes
+// only the fields an Update carries: programming thousands of entries
+// sends as many notifications back, and reading them must stay cheap.
 func (d *Dataplane) Watch(ctx context.Context, updates chan<- dataplane.Update) error {
-	s, err := d.subscribe()
+	f, err := d.subscribe()
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, watchBuffer)
 	for {
-		var u dataplane.Update
-		var ok, open bool
-		select {
-		case <-ctx.Done():
+		n, err := f.Read(buf)
+		switch {
+		case ctx.Err() != nil:
 			return nil
-		case err := <-s.errs:
-			if isOverrun(err) {
-				return fmt.Errorf("netlink subscription: %w: %w", dataplane.ErrOverrun, err)
-			}
+		case err != nil && isOverrun(err):
+			return fmt.Errorf("netlink subscription: %w: %w", dataplane.ErrOverrun, err)
+		case err != nil:
 			return fmt.Errorf("netlink subscription: %w", err)
-		case lu, o := <-s.links:
-			open = o
-			u, ok = linkUpdate(lu), true
-		case ru, o := <-s.routes:
-			open = o
-			u, ok = routeUpdate(ru)
-		case nu, o := <-s.neighs:
-			open = o
-			u, ok = neighUpdate(nu)
 		}
-		if !open {
-			return errors.New("netlink subscription closed")
-		}
-		if !ok {
-			continue
-		}
-		select {
-		case updates <- u:
-		case <-ctx.Done():
-			return nil
+		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
+			l := int(binary.NativeEndian.Uint32(b))
+			if l < unix.SizeofNlMsghdr || l > len(b) {
+				break
+			}
+			u, ok := decodeUpdate(b[:l])
+			b = b[min(nlmAlign(l), len(b)):]
+			if !ok {
+				continue
+			}
+			select {
+			case updates <- u:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }
 
-func linkUpdate(lu netlink.LinkUpdate) dataplane.Update {
-	u := dataplane.Update{Kind: dataplane.LinkUpdate, Deleted: lu.Header.Type == unix.RTM_DELLINK}
-	if lu.Link != nil {
-		u.Link = linkOf(lu.Link)
-	} else {
-		u.Link = dataplane.Link{Index: int(lu.Index)}
+// decodeUpdate turns one notification into an Update; ok is false for
+// those Watch does not forward.
+func decodeUpdate(m []byte) (dataplane.Update, bool) {
+	var hdr unix.NlMsghdr
+	ne := binary.NativeEndian
+	hdr.Len, hdr.Type, hdr.Flags = ne.Uint32(m), ne.Uint16(m[4:]), ne.Uint16(m[6:])
+	hdr.Seq, hdr.Pid = ne.Uint32(m[8:]), ne.Uint32(m[12:])
+	data := m[unix.SizeofNlMsghdr:]
+	switch hdr.Type {
+	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
+		return linkUpdate(&hdr, data), true
+	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
+		return neighUpdate(hdr.Type == unix.RTM_DELNEIGH, data)
+	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+		return routeUpdate(hdr.Type == unix.RTM_DELROUTE, data)
+	}
+	return dataplane.Update{}, false
+}
+
+func linkUpdate(hdr *unix.NlMsghdr, data []byte) dataplane.Update {
+	u := dataplane.Update{Kind: dataplane.LinkUpdate, Deleted: hdr.Type == unix.RTM_DELLINK}
+	if len(data) < unix.SizeofIfInfomsg {
+		return u
+	}
+	u.Link = dataplane.Link{Index: int(int32(binary.NativeEndian.Uint32(data[4:])))}
+	if l, err := netlink.LinkDeserialize(hdr, data); err == nil {
+		u.Link = linkOf(l)
 	}
 	return u
 }
 
-func routeUpdate(ru netlink.RouteUpdate) (dataplane.Update, bool) {
-	if ru.Table != unix.RT_TABLE_MAIN || len(ru.MultiPath) > 0 || ru.Dst == nil {
-		return dataplane.Update{}, false
+// attrs calls f for each route attribute in b.
+func attrs(b []byte, f func(typ uint16, v []byte)) {
+	for len(b) >= unix.SizeofRtAttr {
+		l := int(binary.NativeEndian.Uint16(b))
+		if l < unix.SizeofRtAttr || l > len(b) {
+			return
+		}
+		f(binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[unix.SizeofRtAttr:l])
+		b = b[min(nlmAlign(l), len(b)):]
 	}
-	return dataplane.Update{Kind: dataplane.RouteUpdate, Deleted: ru.Type == unix.RTM_DELROUTE, Route: routeOf(&ru.Route)}, true
 }
 
-func neighUpdate(nu netlink.NeighUpdate) (dataplane.Update, bool) {
-	del := nu.Type == unix.RTM_DELNEIGH
+// addrOfBytes reads an address attribute as addrOf reads a net.IP.
+func addrOfBytes(v []byte) netip.Addr {
+	a, ok := netip.AddrFromSlice(v)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// neighUpdate decodes struct ndmsg and NDA_DST and NDA_LLADDR.
+func neighUpdate(del bool, data []byte) (dataplane.Update, bool) {
+	if len(data) < unix.SizeofNdMsg {
+		return dataplane.Update{}, false
+	}
+	family := data[0]
+	index := int(int32(binary.NativeEndian.Uint32(data[4:])))
+	state := binary.NativeEndian.Uint16(data[8:])
+	var ip netip.Addr
+	var mac [6]byte
+	attrs(data[unix.SizeofNdMsg:], func(typ uint16, v []byte) {
+		switch {
+		case typ == unix.NDA_DST:
+			ip = addrOfBytes(v)
+		case typ == unix.NDA_LLADDR && len(v) != 4 && len(v) != 16:
+			copy(mac[:], v)
+		}
+	})
 	switch {
-	case nu.Family == unix.AF_BRIDGE && nu.IP != nil:
-		return dataplane.Update{Kind: dataplane.FDBUpdate, Deleted: del, FDB: fdbOf(&nu.Neigh)}, true
-	case (nu.Family == unix.AF_INET || nu.Family == unix.AF_INET6) && (del || nu.State&netlink.NUD_PERMANENT != 0):
+	case family == unix.AF_BRIDGE && ip.IsValid():
+		return dataplane.Update{Kind: dataplane.FDBUpdate, Deleted: del,
+			FDB: dataplane.FDBEntry{LinkIndex: index, MAC: mac, Dst: ip}}, true
+	case (family == unix.AF_INET || family == unix.AF_INET6) && (del || state&unix.NUD_PERMANENT != 0):
 		// A deleted entry is reported failed, not permanent: report every
 		// deletion, and only permanent entries otherwise.
-		return dataplane.Update{Kind: dataplane.NeighUpdate, Deleted: del, Neigh: neighOf(&nu.Neigh)}, true
+		return dataplane.Update{Kind: dataplane.NeighUpdate, Deleted: del,
+			Neigh: dataplane.Neigh{LinkIndex: index, IP: ip, MAC: mac}}, true
 	}
 	return dataplane.Update{}, false
+}
+
+// routeUpdate decodes struct rtmsg and the attributes of a main-table
+// single-path route with a destination; others are not forwarded.
+func routeUpdate(del bool, data []byte) (dataplane.Update, bool) {
+	if len(data) < unix.SizeofRtMsg {
+		return dataplane.Update{}, false
+	}
+	dstLen, table, proto := int(data[1]), uint32(data[4]), data[5]
+	flags := binary.NativeEndian.Uint32(data[8:])
+	r := dataplane.Route{Protocol: proto, OnLink: flags&unix.RTNH_F_ONLINK != 0}
+	hasDst, multipath := false, false
+	attrs(data[unix.SizeofRtMsg:], func(typ uint16, v []byte) {
+		switch typ {
+		case unix.RTA_DST:
+			if a := addrOfBytes(v); a.IsValid() {
+				r.Dst, hasDst = netip.PrefixFrom(a, dstLen-8*(len(v)-a.BitLen()/8)), true
+			}
+		case unix.RTA_GATEWAY:
+			r.Gw = addrOfBytes(v)
+		case unix.RTA_PREFSRC:
+			r.Src = addrOfBytes(v)
+		case unix.RTA_OIF:
+			if len(v) >= 4 {
+				r.LinkIndex = int(int32(binary.NativeEndian.Uint32(v)))
+			}
+		case unix.RTA_TABLE:
+			if len(v) >= 4 {
+				table = binary.NativeEndian.Uint32(v)
+			}
+		case unix.RTA_MULTIPATH:
+			multipath = true
+		}
+	})
+	if table != unix.RT_TABLE_MAIN || multipath || !hasDst {
+		return dataplane.Update{}, false
+	}
+	return dataplane.Update{Kind: dataplane.RouteUpdate, Deleted: del, Route: r}, true
 }
