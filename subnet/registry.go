@@ -119,6 +119,12 @@ type Event struct {
 	Lease Lease
 }
 
+// RemovedEvent is the event for l's removal. It carries l's subnets only:
+// a watcher need not remember more of every lease it saw than that.
+func RemovedEvent(l Lease) Event {
+	return Event{Type: EventRemoved, Lease: Lease{Subnet: l.Subnet, IPv6Subnet: l.IPv6Subnet}}
+}
+
 // DiffLeases returns the events that turn the lease set old into cur:
 // Removed for keys only in old, then Added for keys new in cur or whose
 // lease changed (value, etcd lease or revision), each group sorted by key.
@@ -140,7 +146,7 @@ func DiffLeases(old, cur []Lease) []Event {
 	}
 	removed := make([]Event, 0, len(byKey)+len(added))
 	for _, l := range byKey {
-		removed = append(removed, Event{Type: EventRemoved, Lease: l})
+		removed = append(removed, RemovedEvent(l))
 	}
 	slices.SortFunc(removed, func(a, b Event) int { return strings.Compare(a.Lease.Key(), b.Lease.Key()) })
 	slices.SortFunc(added, func(a, b Event) int { return strings.Compare(a.Lease.Key(), b.Lease.Key()) })

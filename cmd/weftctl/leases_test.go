@@ -128,6 +128,11 @@ func TestLeasesWatch(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("watch events (-want +got):\n%s\noutput:\n%s", diff, out.String())
 			}
+			// The removal names the node that left, not just its subnet.
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if last := lines[len(lines)-1]; !strings.Contains(last, "198.18.0.2") || !strings.Contains(last, "0a:00:00:00:00:02") {
+				t.Errorf("removal line %q lacks the node's public IP and VTEP MAC", last)
+			}
 		})
 	}
 }

@@ -43,9 +43,11 @@ func watchLeases(ctx context.Context, reg subnet.Registry, leases []subnet.Lease
 	if format == formatTable {
 		fmt.Fprintf(w, watchLine, "EVENT", "SUBNET", "PUBLIC IP", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE")
 	}
-	known := map[string]bool{}
+	// The last row of each lease: a removal event carries only the
+	// subnets, and the operator wants to see which node left.
+	known := map[string]leaseRow{}
 	for _, r := range rows {
-		known[r.Key] = true
+		known[r.Key] = r
 		if err := printWatchEvent(w, format, watchEvent{eventListed, r}); err != nil {
 			return err
 		}
@@ -65,18 +67,21 @@ func watchLeases(ctx context.Context, reg subnet.Registry, leases []subnet.Lease
 	return err
 }
 
-func printChange(ctx context.Context, reg subnet.Registry, w io.Writer, format string, known map[string]bool, ev subnet.Event) error {
+func printChange(ctx context.Context, reg subnet.Registry, w io.Writer, format string, known map[string]leaseRow, ev subnet.Event) error {
 	r := newLeaseRow(ev.Lease)
+	last, seen := known[r.Key]
 	name := eventRemoved
 	switch {
 	case ev.Type == subnet.EventRemoved:
+		if seen {
+			r = last
+		}
 		delete(known, r.Key)
 		r.ExpiresIn = ""
-	case known[r.Key]:
+	case seen:
 		name = eventUpdated
 	default:
 		name = eventAdded
-		known[r.Key] = true
 	}
 	if ev.Type == subnet.EventAdded && !ev.Lease.Reserved() {
 		ttl, err := reg.LeaseTTL(ctx, ev.Lease.LeaseID)
@@ -86,6 +91,9 @@ func printChange(ctx context.Context, reg subnet.Registry, w io.Writer, format s
 		if err := r.setTTL(ttl, err); err != nil {
 			return err
 		}
+	}
+	if ev.Type == subnet.EventAdded {
+		known[r.Key] = r
 	}
 	return printWatchEvent(w, format, watchEvent{name, r})
 }

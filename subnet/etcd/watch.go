@@ -6,6 +6,8 @@ package etcd
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,9 +36,9 @@ var errWatchClosed = errors.New("watch channel closed")
 // difference to the lease set it tracks, then watches from the list's
 // revision. It logs one warning per incident.
 func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev int64, fn func([]subnet.Event)) error {
-	w := &watcher{r: r, fn: fn, rev: rev, state: make(map[string]subnet.Lease, len(known)), delay: minBackoff}
+	w := &watcher{r: r, fn: fn, rev: rev, state: make(map[string]seen, len(known)), delay: minBackoff}
 	for _, l := range known {
-		w.state[l.Key()] = l
+		w.state[l.Key()] = seenOf(l)
 	}
 	for {
 		start := time.Now()
@@ -55,12 +57,27 @@ func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev in
 	}
 }
 
+// seen is what the watcher remembers of a lease the caller holds: enough
+// to report its removal (the subnets) and to tell, after a re-list, whether
+// it changed (any write changes the key's ModRevision). Keeping no more
+// matters on a large cluster: this map lives as long as weftd.
+type seen struct {
+	sn, sn6 netip.Prefix
+	modRev  int64
+}
+
+func seenOf(l subnet.Lease) seen { return seen{l.Subnet, l.IPv6Subnet, l.ModRevision} }
+
+func (s seen) removed() subnet.Event {
+	return subnet.RemovedEvent(subnet.Lease{Subnet: s.sn, IPv6Subnet: s.sn6})
+}
+
 // watcher is the state of one WatchLeases call.
 type watcher struct {
 	r     *Registry
 	fn    func([]subnet.Event)
-	rev   int64                   // last revision delivered
-	state map[string]subnet.Lease // by Lease.Key(): the set the caller holds
+	rev   int64           // last revision delivered
+	state map[string]seen // by Lease.Key(): the set the caller holds
 
 	failing  bool // an incident is under way
 	resynced bool // the incident's first resync was logged
@@ -104,7 +121,7 @@ func (w *watcher) apply(evs []*clientv3.Event) []subnet.Event {
 				w.r.warnMalformed(ev.Kv, err)
 				continue
 			}
-			w.state[l.Key()] = l
+			w.state[l.Key()] = seenOf(l)
 			batch = append(batch, subnet.Event{Type: subnet.EventAdded, Lease: l})
 			continue
 		}
@@ -113,9 +130,9 @@ func (w *watcher) apply(evs []*clientv3.Event) []subnet.Event {
 			continue
 		}
 		key := subnet.SubnetKey(sn, sn6)
-		if l, ok := w.state[key]; ok {
+		if k, ok := w.state[key]; ok {
 			delete(w.state, key)
-			batch = append(batch, subnet.Event{Type: subnet.EventRemoved, Lease: l})
+			batch = append(batch, k.removed())
 		}
 	}
 	return batch
@@ -142,21 +159,29 @@ func (w *watcher) resync(ctx context.Context) bool {
 }
 
 func (w *watcher) replace(leases []subnet.Lease, malformed map[string]bool, rev int64) {
-	old := make([]subnet.Lease, 0, len(w.state))
-	for _, l := range w.state {
-		old = append(old, l)
-	}
-	next := make(map[string]subnet.Lease, len(leases))
+	next := make(map[string]seen, len(leases))
+	var removed, added []subnet.Event
 	for _, l := range leases {
-		next[l.Key()] = l
-	}
-	for k := range malformed {
-		if l, ok := w.state[k]; ok {
-			next[k] = l
-			leases = append(leases, l)
+		k := l.Key()
+		next[k] = seenOf(l)
+		if old, ok := w.state[k]; !ok || old.modRev != l.ModRevision {
+			added = append(added, subnet.Event{Type: subnet.EventAdded, Lease: l})
 		}
 	}
-	events := subnet.DiffLeases(old, leases)
+	for k, old := range w.state {
+		if _, ok := next[k]; ok {
+			continue
+		}
+		if malformed[k] {
+			next[k] = old // unreadable now: keep the last good one, as apply does
+			continue
+		}
+		removed = append(removed, old.removed())
+	}
+	byKey := func(a, b subnet.Event) int { return strings.Compare(a.Lease.Key(), b.Lease.Key()) }
+	slices.SortFunc(removed, byKey)
+	slices.SortFunc(added, byKey)
+	events := append(removed, added...)
 	w.state, w.rev = next, rev
 	log := w.r.log.WithFields(logrus.Fields{"revision": rev, "leases": len(next), "changes": len(events)})
 	if !w.resynced {

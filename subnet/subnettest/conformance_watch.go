@@ -98,7 +98,7 @@ func (w *Watcher) Stop(t *testing.T) {
 func Added(l subnet.Lease) subnet.Event { return subnet.Event{Type: subnet.EventAdded, Lease: l} }
 
 // Removed builds an expected Removed event.
-func Removed(l subnet.Lease) subnet.Event { return subnet.Event{Type: subnet.EventRemoved, Lease: l} }
+func Removed(l subnet.Lease) subnet.Event { return subnet.RemovedEvent(l) }
 
 func testWatch(t *testing.T, r subnet.Registry) {
 	ctx := Ctx(t)

@@ -104,7 +104,7 @@ func (f *FakeRegistry) revokeLocked(id int64) {
 	f.rev++
 	for _, l := range gone {
 		delete(f.keys, l.Key())
-		f.history = append(f.history, fakeChange{f.rev, subnet.Event{Type: subnet.EventRemoved, Lease: l}})
+		f.history = append(f.history, fakeChange{f.rev, subnet.RemovedEvent(l)})
 	}
 	f.notifyLocked()
 }
@@ -271,7 +271,7 @@ func (f *FakeRegistry) DeleteLease(_ context.Context, l subnet.Lease) error {
 	case ok:
 		f.rev++
 		delete(f.keys, l.Key())
-		f.history = append(f.history, fakeChange{f.rev, subnet.Event{Type: subnet.EventRemoved, Lease: cur}})
+		f.history = append(f.history, fakeChange{f.rev, subnet.RemovedEvent(cur)})
 		f.notifyLocked()
 	}
 	delete(f.leases, l.LeaseID)
