@@ -77,7 +77,7 @@ func (b *Backend) replan(ls *loopState, prev Local) {
 	ls.v6of, ls.lens, ls.desired4, ls.programmed = map[netip.Prefix]netip.Prefix{}, nil, 0, 0
 	var problems []Problem
 	b.in.each(func(sn netip.Prefix, s peerSpec) {
-		if err := planSpec(ls.local, sn, &s, func(e PeerEntries) { ls.addPeer(sn, e) }); err != nil {
+		if err := planSpec(ls.local, sn, &s, func(e PeerEntries) { ls.addPeer(sn, e, s.rev) }); err != nil {
 			problems = append(problems, Problem{Subnet: sn, Err: err})
 		}
 	})

@@ -257,3 +257,30 @@ func TestTeardown(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedVTEPMAC: two leases with one VTEP MAC (a node whose address
+// changed while its old lease lives on). The kernel holds one FDB
+// destination per MAC: the newest lease's, whatever the order, on every
+// full reconcile; when it leaves, the other lease's destination takes over
+// at once, not at the next resync.
+func TestSharedVTEPMAC(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		old, cur := lease(5, "198.18.0.5", false), lease(6, "198.18.0.6", false)
+		old.ModRevision, cur.ModRevision = 10, 20
+		cur.Attrs.BackendData = old.Attrs.BackendData // same VTEP MAC
+		both := strings.Replace(expectPeers([]subnet.Lease{old, cur}), "fdb flannel.1 "+mac(5)+" dst 198.18.0.5\n", "", 1)
+		// No periodic resync: a wrong choice would stay for the test to see.
+		n := startNode(t, e, subnet.BackendConfig{}, Options{ResyncInterval: time.Hour}, lease(1, "198.18.0.1", false))
+		for i := range 12 {
+			order := []subnet.Lease{old, cur}
+			if i%2 == 1 {
+				order = []subnet.Lease{cur, old}
+			}
+			n.b.SetPeers(order) // each is a full reconcile, planned in map order
+			time.Sleep(20 * time.Millisecond)
+			waitSnapshot(t, e, both)
+		}
+		n.b.ApplyEvents([]subnet.Event{subnet.RemovedEvent(cur)})
+		waitSnapshot(t, e, expectPeers([]subnet.Lease{old}))
+	})
+}

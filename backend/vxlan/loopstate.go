@@ -41,6 +41,7 @@ type loopState struct {
 // determines the peer's PeerEntries.
 type peer struct {
 	public netip.Addr // FDB destination, or the direct route's gateway
+	rev    int64      // its lease's ModRevision
 	mac    subnet.MAC
 	direct bool
 	bits   peerBits
@@ -59,6 +60,7 @@ const (
 // fdbRef is one planned FDB entry.
 type fdbRef struct {
 	dst      netip.Addr
+	rev      int64 // ModRevision of the lease dst comes from
 	refs     int32
 	has, had bool // in the kernel; before the last dump
 }
@@ -104,8 +106,10 @@ func entriesFor(l Local, key netip.Prefix, p peer) PeerEntries {
 
 // addPeer plans e for the lease of IPv4 subnet sn; nothing of it is in the
 // kernel yet as far as the backend knows.
-func (ls *loopState) addPeer(sn netip.Prefix, e PeerEntries) {
-	ls.peers[e.Subnet] = peerOf(e)
+func (ls *loopState) addPeer(sn netip.Prefix, e PeerEntries, rev int64) {
+	p := peerOf(e)
+	p.rev = rev
+	ls.peers[e.Subnet] = p
 	if e.Subnet != sn {
 		ls.v6of[sn] = e.Subnet
 	}
@@ -116,10 +120,17 @@ func (ls *loopState) addPeer(sn netip.Prefix, e PeerEntries) {
 		ls.lens = append(ls.lens, e.Subnet.Bits())
 	}
 	if !e.Direct {
+		// Two leases with one VTEP MAC are one node seen twice (say its
+		// address changed while its old lease lives on): the kernel holds
+		// one destination per MAC, and the newest lease decides it, in
+		// whatever order the leases come.
 		k := fdbKey(e.FDB)
 		f := ls.fdb[k]
-		if f.refs == 0 || f.dst != e.FDB.Dst {
-			f.dst, f.has = e.FDB.Dst, false
+		if f.refs == 0 || newerDst(rev, e.FDB.Dst, f.rev, f.dst) {
+			if f.dst != e.FDB.Dst {
+				f.has = false
+			}
+			f.dst, f.rev = e.FDB.Dst, rev
 		}
 		f.refs++
 		ls.fdb[k] = f
@@ -146,8 +157,39 @@ func (ls *loopState) removePeer(key netip.Prefix) {
 			delete(ls.fdb, k)
 		} else {
 			f.refs--
+			if p.public == f.dst && p.rev == f.rev {
+				ls.rechooseDst(k, &f)
+			}
 			ls.fdb[k] = f
 		}
+	}
+}
+
+// newerDst orders candidate FDB destinations: the newer lease, then (for
+// equal revisions, as in tests) the larger address, so the choice never
+// depends on map order.
+func newerDst(rev int64, dst netip.Addr, curRev int64, cur netip.Addr) bool {
+	return rev > curRev || (rev == curRev && dst.Compare(cur) > 0)
+}
+
+// rechooseDst picks the destination of a shared FDB entry again after the
+// peer that decided it left. It scans the peers, which only happens when
+// two leases share a VTEP MAC, and asks for a full reconcile to rewrite
+// the entry if the destination moved.
+func (ls *loopState) rechooseDst(k FDBKey, f *fdbRef) {
+	var best peer
+	found := false
+	for key, p := range ls.peers {
+		if p.direct || ls.fdbKeyOf(key, p) != k {
+			continue
+		}
+		if !found || newerDst(p.rev, p.public, best.rev, best.public) {
+			best, found = p, true
+		}
+	}
+	if found && best.public != f.dst {
+		f.dst, f.rev, f.has = best.public, best.rev, false
+		ls.needFull = true
 	}
 }
 

@@ -141,7 +141,7 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec
 			delete(ls.v6of, sn)
 		}
 		if s != nil {
-			if err := planSpec(ls.local, sn, s, func(e PeerEntries) { ls.addPeer(sn, e) }); err != nil {
+			if err := planSpec(ls.local, sn, s, func(e PeerEntries) { ls.addPeer(sn, e, s.rev) }); err != nil {
 				b.warnProblems(ls, []Problem{{Subnet: sn, Err: err}})
 			}
 		}

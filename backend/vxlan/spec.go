@@ -18,6 +18,7 @@ import (
 // a full reconcile after a device change re-plans without decoding again,
 // and it is about a third of the size of a subnet.Lease.
 type peerSpec struct {
+	rev    int64      // the lease's ModRevision: the newest lease wins a shared VTEP MAC
 	public netip.Addr // the IPv4 part: PublicIP
 	mac    subnet.MAC // and the VtepMAC of BackendData
 	skip   bool       // no BackendData: a reservation of a node not up yet
@@ -48,7 +49,7 @@ type v6Spec struct {
 // specOf digests a lease, running every check that does not depend on
 // Local (the ones planFamily made before).
 func specOf(le *subnet.Lease) peerSpec {
-	var s peerSpec
+	s := peerSpec{rev: le.ModRevision}
 	if len(le.Attrs.BackendData) == 0 {
 		s.skip = true
 		return s
