@@ -204,7 +204,9 @@ func TestPartialFailure(t *testing.T) {
 	n := startNode(t, e, subnet.BackendConfig{}, Options{RetryInterval: time.Hour,
 		OnReconcile: func(time.Duration, int, error) { reconciles.Add(1) }}, lease(1, "198.18.0.1", false))
 	n.b.SetPeers([]subnet.Lease{p2, p3})
-	waitFor(t, "first reconcile", func() bool { return reconciles.Load() >= 1 })
+	// Run may reconcile once before SetPeers lands (devices only): wait for
+	// the reconcile that planned both peers.
+	waitFor(t, "reconcile of the peer set", func() bool { return reconciles.Load() >= 1 && n.b.Status().Desired == 2 })
 	st := n.b.Status()
 	if st.LastError == nil || st.Ready || st.Peers != 1 || st.Desired != 2 {
 		t.Errorf("status after a partial failure = %+v, want an error, not ready, 1 of 2 peers", st)
