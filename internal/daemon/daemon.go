@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -319,7 +320,7 @@ func (d *daemon) reclaimDeleted(ctx context.Context) error {
 	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cur := d.currentLease()
-		if l, err := d.reg.GetLease(cctx, cur.Subnet); err == nil && l.LeaseID == cur.LeaseID && l.Attrs.PublicIP == cur.Attrs.PublicIP {
+		if l, err := d.reg.GetLease(cctx, cur.Subnet); err == nil && l.LeaseID == cur.LeaseID && sameAttrs(l.Attrs, cur.Attrs) {
 			// The key is back under our etcd lease: the removal we saw was an
 			// expiry that the keep-alive has re-claimed already.
 			cancel()
@@ -342,6 +343,13 @@ func (d *daemon) reclaimDeleted(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// sameAttrs reports whether a lease value still says what we wrote (a
+// reservation put back by hand without our BackendData does not).
+func sameAttrs(a, b subnet.LeaseAttrs) bool {
+	return a.PublicIP == b.PublicIP && a.PublicIPv6 == b.PublicIPv6 && a.BackendType == b.BackendType &&
+		bytes.Equal(a.BackendData, b.BackendData) && bytes.Equal(a.BackendV6Data, b.BackendV6Data)
 }
 
 // onLeaseEvents feeds the backend and notices our own key's removal.

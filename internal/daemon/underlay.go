@@ -116,7 +116,9 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
-			d.log.WithError(err).Error("update lease with the new public IP; retrying")
+			// Often a re-claim raced us (our key has a new revision): the
+			// next tick retries with the current lease.
+			d.log.WithError(err).Warn("update lease with the new public IP; retrying")
 			ext = backend.ExternalInterface{} // force another attempt
 			continue
 		}
