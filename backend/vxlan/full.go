@@ -46,16 +46,16 @@ type stale struct {
 func (b *Backend) reconcileFull(ls *loopState) (int, error) {
 	ls.repairs.reset()
 	prev := ls.local
-	repairs, recreated, err := b.ensureDevices(ls)
-	if err != nil || !b.in.hasPeers() {
+	repairs, recreated, planOK, devErr := b.ensureDevices(ls)
+	if !planOK || !b.in.hasPeers() {
 		// Before the first SetPeers an empty set means "not known yet", not
 		// "no peers": a restart must not delete what it will program again.
-		return repairs, err
+		return repairs, devErr
 	}
 	b.replan(ls, prev)
 	d, err := b.observe(ls.local)
 	if err != nil {
-		return repairs, err
+		return repairs, errors.Join(devErr, err)
 	}
 	st := ls.absorb(d)
 	ls.own = newOwnDeletes()
@@ -66,7 +66,9 @@ func (b *Backend) reconcileFull(ls *loopState) (int, error) {
 		b.log.WithFields(logrus.Fields{"ops": fa.ops, "applied": fa.ok, "repairs": fa.repairs, "peers": ls.programmed}).
 			Info("kernel reconciled")
 	}
-	return repairs + fa.repairs, fa.err()
+	// A device problem is still an error (retried, reported in Status),
+	// but the peers were programmed meanwhile.
+	return repairs + fa.repairs, errors.Join(devErr, fa.err())
 }
 
 // replan plans every peer of the inbox afresh. What the kernel was known

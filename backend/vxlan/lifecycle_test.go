@@ -286,3 +286,28 @@ func TestSharedVTEPMAC(t *testing.T) {
 		waitSnapshot(t, e, expectPeers([]subnet.Lease{old}))
 	})
 }
+
+// TestDeviceProblemDoesNotStopPeers: an error on the device that leaves it
+// usable (here its own address cannot be added) is reported and retried,
+// but every peer is programmed meanwhile, and later events still apply.
+func TestDeviceProblemDoesNotStopPeers(t *testing.T) {
+	e := newFakeEnv(t)
+	f := e.dp.(*dataplanetest.FakeDataplane)
+	f.FailOn(func(call string) error {
+		if strings.HasPrefix(call, "add addr") {
+			return errors.New("injected failure")
+		}
+		return nil
+	})
+	p2, p3 := lease(2, "198.18.0.2", false), lease(3, "198.18.0.3", false)
+	n := startNode(t, e, subnet.BackendConfig{}, Options{RetryInterval: 50 * time.Millisecond}, lease(1, "198.18.0.1", false))
+	n.b.SetPeers([]subnet.Lease{p2})
+	waitFor(t, "peer programmed despite the device error", func() bool {
+		st := n.b.Status()
+		return st.Peers == 1 && st.LastError != nil
+	})
+	n.b.ApplyEvents([]subnet.Event{{Type: subnet.EventAdded, Lease: p3}})
+	waitFor(t, "a later peer programmed too", func() bool {
+		return strings.Contains(f.String(), "route 10.244.3.0/24")
+	})
+}

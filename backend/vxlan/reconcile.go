@@ -22,14 +22,19 @@ const maxRepairBatch = 256
 
 // ensureDevices finds the underlay, ensures every device and its address,
 // and refreshes ls.local.
-func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]bool, err error) {
+//
+// planOK says whether peers can be planned despite err: the underlay and
+// the IPv4 device exist and nothing the plan depends on failed. A missing
+// IPv6 device, an address or checksum-offload problem must not stop the
+// other peers from being programmed.
+func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]bool, planOK bool, err error) {
 	underlay, err := b.underlay()
 	if err != nil {
 		for _, d := range b.devs {
 			d.index = 0
 		}
 		ls.local.Dev4, ls.local.Dev6 = 0, 0
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	recreated = map[int]bool{}
 	var errs []error
@@ -54,12 +59,16 @@ func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]b
 	if len(b.devs) > 1 {
 		ls.local.Own6, ls.local.Dev6 = b.devs[1].own, b.devs[1].index
 	}
+	planOK = ls.local.Dev4 != 0
 	if b.cfg.DirectRouting {
+		// Without the underlay's addresses every peer would be planned
+		// through the tunnel: better not to plan at all.
 		if ls.local.Direct, err = b.dp.Addrs(underlay.Index); err != nil {
 			errs = append(errs, err)
+			planOK = false
 		}
 	}
-	return repairs, recreated, errors.Join(errs...)
+	return repairs, recreated, planOK, errors.Join(errs...)
 }
 
 // observe reads what the backend owns in the kernel: every permanent
