@@ -6,7 +6,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"strconv"
@@ -266,32 +265,9 @@ const streamChunk = 256 << 10
 // throughput the receiver saw, in bytes per second.
 func TCPStream(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port uint16, d time.Duration) (float64, error) {
 	addr := netip.AddrPortFrom(dst, port).String()
-	ln, err := netns.Listen(dstNS, "tcp", addr)
+	conn, got, err := openTCP(ctx, srcNS, dstNS, addr, 10*time.Second, d+30*time.Second, false)
 	if err != nil {
-		return 0, fmt.Errorf("tcp listen %s in %s: %w", addr, dstNS, err)
-	}
-	defer ln.Close()
-	type result struct {
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(d + 30*time.Second))
-		n, err := io.CopyBuffer(io.Discard, c, make([]byte, streamChunk))
-		got <- result{n, err}
-	}()
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := netns.DialContext(dctx, srcNS, "tcp", addr)
-	cancel()
-	if err != nil {
-		return 0, fmt.Errorf("tcp connect %s from %s: %w", addr, srcNS, err)
+		return 0, err
 	}
 	buf := make([]byte, streamChunk)
 	for i := range buf {

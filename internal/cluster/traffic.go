@@ -4,6 +4,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -81,42 +82,62 @@ func icmpChecksum(b []byte) uint16 {
 	return ^uint16(s)
 }
 
+// tcpResult is what the receiving end of a test connection saw.
+type tcpResult struct {
+	n   int64
+	sum []byte // SHA-256 of the bytes, when asked for
+	err error
+}
+
+// openTCP listens on addr inside dstNS, connects to it from srcNS and
+// returns the sending end. The receiving end reads until EOF or until
+// recvFor has passed, hashing what it reads when hash is set (a stream
+// benchmark must not pay for that), and reports once on the channel.
+func openTCP(ctx context.Context, srcNS, dstNS, addr string, dialTimeout, recvFor time.Duration, hash bool) (net.Conn, <-chan tcpResult, error) {
+	ln, err := netns.Listen(dstNS, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tcp listen %s in %s: %w", addr, dstNS, err)
+	}
+	got := make(chan tcpResult, 1)
+	go func() {
+		c, err := ln.Accept()
+		_ = ln.Close() // one connection per listener
+		if err != nil {
+			got <- tcpResult{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(recvFor))
+		w := io.Discard
+		h := sha256.New()
+		if hash {
+			w = h
+		}
+		var r tcpResult
+		r.n, r.err = io.CopyBuffer(w, c, make([]byte, streamChunk))
+		if hash {
+			r.sum = h.Sum(nil)
+		}
+		got <- r
+	}()
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	conn, err := netns.DialContext(dctx, srcNS, "tcp", addr)
+	cancel()
+	if err != nil {
+		_ = ln.Close() // ends the Accept above
+		return nil, nil, fmt.Errorf("tcp connect %s from %s: %w", addr, srcNS, err)
+	}
+	return conn, got, nil
+}
+
 // TCPTransfer sends size bytes over TCP from namespace srcNS to dst (a
 // listener opened in dstNS on dst:port) and checks that every byte arrived
 // intact. It returns the achieved throughput in bytes per second.
 func TCPTransfer(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port uint16, size int64, timeout time.Duration) (float64, error) {
 	addr := netip.AddrPortFrom(dst, port).String()
-	ln, err := netns.Listen(dstNS, "tcp", addr)
+	conn, got, err := openTCP(ctx, srcNS, dstNS, addr, timeout, timeout, true)
 	if err != nil {
-		return 0, fmt.Errorf("tcp listen %s in %s: %w", addr, dstNS, err)
-	}
-	defer ln.Close()
-	type result struct {
-		n   int64
-		sum [32]byte
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(timeout))
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		r.n, r.err = n, err
-		copy(r.sum[:], h.Sum(nil))
-		got <- r
-	}()
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	conn, err := netns.DialContext(dctx, srcNS, "tcp", addr)
-	cancel()
-	if err != nil {
-		return 0, fmt.Errorf("tcp connect %s from %s: %w", addr, srcNS, err)
+		return 0, err
 	}
 	start := time.Now()
 	_ = conn.SetDeadline(start.Add(timeout))
@@ -127,7 +148,7 @@ func TCPTransfer(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port 
 		return 0, fmt.Errorf("tcp send to %s: %w", addr, err)
 	}
 	_ = conn.Close()
-	var r result
+	var r tcpResult
 	select {
 	case r = <-got:
 	case <-time.After(timeout):
@@ -137,10 +158,9 @@ func TCPTransfer(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port 
 	if r.err != nil {
 		return 0, fmt.Errorf("tcp receive at %s: %w", addr, r.err)
 	}
-	var want [32]byte
-	copy(want[:], h.Sum(nil))
-	if r.n != size || r.sum != want {
-		return 0, fmt.Errorf("tcp transfer to %s: received %d of %d bytes (checksum match %t)", addr, r.n, size, r.sum == want)
+	match := bytes.Equal(r.sum, h.Sum(nil))
+	if r.n != size || !match {
+		return 0, fmt.Errorf("tcp transfer to %s: received %d of %d bytes (checksum match %t)", addr, r.n, size, match)
 	}
 	return float64(size) / elapsed.Seconds(), nil
 }
