@@ -29,6 +29,9 @@ type Lease struct {
 	// ModRevision is the etcd revision of the key's last change, used for
 	// compare-and-swap updates.
 	ModRevision int64
+	// CreateRevision is the etcd revision that created the key: of two keys
+	// claiming one subnet, the older wins (see Admit). 0 when unknown.
+	CreateRevision int64
 }
 
 // Reserved reports whether the lease is a reservation (a key with no etcd lease).
@@ -159,10 +162,18 @@ func (m *MAC) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// SubnetKey builds the key suffix of a lease: "10.244.3.0-24", or in dual
-// stack "10.244.3.0-24&fd00:10:244:3::-64".
+// noIPv4 is flannel's IPv4 part of an IPv6-only key: "no IPv4", never the
+// subnet 0.0.0.0/0.
+const noIPv4 = "0.0.0.0-0"
+
+// SubnetKey builds the key suffix of a lease: "10.244.3.0-24", in dual
+// stack "10.244.3.0-24&fd00:10:244:3::-64", and with no IPv4 subnet
+// (IPv6-only) "0.0.0.0-0&fd00:10:244:3::-64".
 func SubnetKey(sn, sn6 netip.Prefix) string {
-	k := sn.Addr().String() + "-" + strconv.Itoa(sn.Bits())
+	k := noIPv4
+	if sn.IsValid() {
+		k = sn.Addr().String() + "-" + strconv.Itoa(sn.Bits())
+	}
 	if sn6.IsValid() {
 		k += "&" + sn6.Addr().String() + "-" + strconv.Itoa(sn6.Bits())
 	}
@@ -173,7 +184,9 @@ func SubnetKey(sn, sn6 netip.Prefix) string {
 // prefixes, so that one subnet has exactly one key.
 func ParseSubnetKey(key string) (sn, sn6 netip.Prefix, err error) {
 	v4, v6, dual := strings.Cut(key, "&")
-	if sn, err = parseKeyPrefix(v4, true); err != nil {
+	if dual && v4 == noIPv4 {
+		// IPv6-only: sn stays invalid.
+	} else if sn, err = parseKeyPrefix(v4, true); err != nil {
 		return netip.Prefix{}, netip.Prefix{}, fmt.Errorf("subnet key %q: %w", key, err)
 	}
 	if dual {

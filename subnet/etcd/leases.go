@@ -31,7 +31,7 @@ func (r *Registry) decode(kv *mvccpb.KeyValue) (subnet.Lease, error) {
 	}
 	return subnet.Lease{
 		Subnet: sn, IPv6Subnet: sn6, Attrs: attrs,
-		LeaseID: kv.Lease, ModRevision: kv.ModRevision,
+		LeaseID: kv.Lease, ModRevision: kv.ModRevision, CreateRevision: kv.CreateRevision,
 	}, nil
 }
 
@@ -157,7 +157,7 @@ func (r *Registry) CreateLease(ctx context.Context, l subnet.Lease, ttl time.Dur
 	if !resp.Succeeded {
 		return subnet.Lease{}, fmt.Errorf("create lease %s: %w", key, subnet.ErrLeaseExists)
 	}
-	l.LeaseID, l.ModRevision, l.Expiration = int64(id), resp.Header.Revision, time.Time{}
+	l.LeaseID, l.ModRevision, l.CreateRevision, l.Expiration = int64(id), resp.Header.Revision, resp.Header.Revision, time.Time{}
 	if id != 0 {
 		l.Expiration = time.Now().Add(granted)
 	}

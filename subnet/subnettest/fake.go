@@ -112,6 +112,10 @@ func (f *FakeRegistry) revokeLocked(id int64) {
 func (f *FakeRegistry) putLocked(l subnet.Lease) subnet.Lease {
 	f.rev++
 	l.ModRevision = f.rev
+	l.CreateRevision = f.rev
+	if cur, ok := f.keys[l.Key()]; ok {
+		l.CreateRevision = cur.CreateRevision
+	}
 	l.Expiration = time.Time{}
 	f.keys[l.Key()] = l
 	f.history = append(f.history, fakeChange{f.rev, subnet.Event{Type: subnet.EventAdded, Lease: l}})
