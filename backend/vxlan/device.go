@@ -36,6 +36,17 @@ func (b *Backend) underlay() (dataplane.Link, error) {
 	return l, nil
 }
 
+// underlayAddrs are the underlay's own and public addresses, for guard.
+func (b *Backend) underlayAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range []netip.Addr{b.ext.IfaceAddr, b.ext.PublicIP, b.ext.IfaceAddrV6, b.ext.PublicIPv6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (b *Backend) spec(d *device, underlay dataplane.Link) dataplane.VXLANSpec {
 	return dataplane.VXLANSpec{
 		Name: d.name, MTU: d.mtu, MAC: d.mac,

@@ -27,6 +27,9 @@ type Local struct {
 	// prefixes when DirectRouting is on (nil otherwise).
 	Underlay int
 	Direct   []netip.Prefix
+	// UnderlayAddrs are the node's underlay addresses (interface and
+	// public, both families): no peer route may cover one.
+	UnderlayAddrs []netip.Addr
 }
 
 // PeerEntries are the kernel entries for one peer subnet in one family.

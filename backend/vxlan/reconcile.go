@@ -55,7 +55,7 @@ func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]b
 			errs = append(errs, fmt.Errorf("device %s: %w", d.name, err))
 		}
 	}
-	ls.local = Local{Own4: b.devs[0].own, Dev4: b.devs[0].index, Underlay: underlay.Index}
+	ls.local = Local{Own4: b.devs[0].own, Dev4: b.devs[0].index, Underlay: underlay.Index, UnderlayAddrs: b.underlayAddrs()}
 	if len(b.devs) > 1 {
 		ls.local.Own6, ls.local.Dev6 = b.devs[1].own, b.devs[1].index
 	}

@@ -101,7 +101,11 @@ func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(PeerEntries)) err
 		if s.bad != nil {
 			return s.bad.v4
 		}
-		emit(entriesOf(l, l.Dev4, sn, s.public, s.mac))
+		e := entriesOf(l, l.Dev4, sn, s.public, s.mac)
+		if err := guard(l, &e, s.public); err != nil {
+			return err
+		}
+		emit(e)
 	}
 	v6 := s.v6
 	if l.Dev6 == 0 || v6 == nil || v6.subnet == l.Own6 || v6.skip {
@@ -110,7 +114,29 @@ func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(PeerEntries)) err
 	if v6.err != nil {
 		return fmt.Errorf("IPv6: %w", v6.err)
 	}
-	emit(entriesOf(l, l.Dev6, v6.subnet, v6.public, v6.mac))
+	e := entriesOf(l, l.Dev6, v6.subnet, v6.public, v6.mac)
+	if err := guard(l, &e, v6.public); err != nil {
+		return fmt.Errorf("IPv6: %w", err)
+	}
+	emit(e)
+	return nil
+}
+
+// guard refuses a peer route that would capture the traffic the overlay
+// itself rides on: to our underlay addresses, or to the peer's public IP
+// (its FDB destination, and its gateway under DirectRouting). Admission
+// already rejects such leases; this is the second line, whatever the
+// caller passes.
+func guard(l Local, e *PeerEntries, public netip.Addr) error {
+	dst := e.Route.Dst
+	if dst.Contains(public) {
+		return fmt.Errorf("route %s would cover the peer's public IP %s", dst, public)
+	}
+	for _, a := range l.UnderlayAddrs {
+		if dst.Contains(a) {
+			return fmt.Errorf("route %s would cover underlay address %s", dst, a)
+		}
+	}
 	return nil
 }
 
