@@ -17,12 +17,24 @@ BENCH_COUNT   ?= 3
 # Reference CNI plugins, built from the containernetworking/plugins version pinned in go.mod.
 CNI_PLUGINS   := main/bridge ipam/host-local meta/portmap main/loopback
 CNI_MOD       := github.com/containernetworking/plugins/plugins
+# Older reference plugin releases the CNI plugin is tested against, each
+# built from the Go module proxy into bin/cni-<version>: v1.1.1 is what
+# Debian 12 ships; v1.4.0 and v1.5.1 still answer VERSION with at most
+# spec 1.0.0; v1.6.0 is the first release speaking spec 1.1.0 (STATUS, GC).
+CNI_MATRIX    := v1.1.1 v1.4.0 v1.6.0
+# The CRI tier: containerd (with its runc shim and ctr) and crictl, built
+# from their Go modules into bin/cri beside the pause binary; runc from apt.
+CRI_BIN        := $(BIN)/cri
+CONTAINERD_VER := v2.4.2
+CRICTL_VER     := v1.37.0
+CONTAINERD_MOD := github.com/containerd/containerd/v2/cmd
 
 # Tests find the built binaries through these.
 export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
+export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help build cni-plugins deps test unit e2e bench bench-doc demo lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help build cni-plugins cni-matrix cri deps test unit e2e bench bench-doc demo lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,9 +51,32 @@ cni-plugins: ## build the reference CNI plugins (bridge, host-local, portmap, lo
 		CGO_ENABLED=0 $(GO) build -trimpath -o $(CNI_BIN)/$$(basename $$p) $(CNI_MOD)/$$p || exit 1; \
 	done
 
-deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables, nft)
+# The stamps make a rerun skip these builds entirely; a version bump
+# changes the stamp's name and so rebuilds.
+cni-matrix: $(foreach v,$(CNI_MATRIX),$(BIN)/cni-$(v)/.built) ## build the older reference plugin releases (CNI_MATRIX) into bin/cni-<version>
+
+$(BIN)/cni-%/.built:
+	@mkdir -p $(@D)
+	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install $(foreach p,$(CNI_PLUGINS),$(CNI_MOD)/$(p)@$*)
+	@touch $@
+
+cri: $(CRI_BIN)/.containerd-$(CONTAINERD_VER) $(CRI_BIN)/.crictl-$(CRICTL_VER) ## build containerd, its runc shim, ctr, crictl and the pause binary into bin/cri
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(CRI_BIN)/pause ./internal/cluster/pause
+
+$(CRI_BIN)/.containerd-$(CONTAINERD_VER):
+	@mkdir -p $(@D)
+	GOBIN=$(CRI_BIN) CGO_ENABLED=0 $(GO) install $(foreach c,containerd containerd-shim-runc-v2 ctr,$(CONTAINERD_MOD)/$(c)@$(CONTAINERD_VER))
+	@touch $@
+
+$(CRI_BIN)/.crictl-$(CRICTL_VER):
+	@mkdir -p $(@D)
+	GOBIN=$(CRI_BIN) CGO_ENABLED=0 $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VER)
+	@touch $@
+
+deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables, nft, ethtool, runc)
 	@missing=""; \
 	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v ethtool >/dev/null || missing="$$missing ethtool"; \
 	if [ -n "$$missing" ]; then \
@@ -50,13 +85,13 @@ deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables,
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps build cni-plugins ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
+test: deps build cni-plugins cni-matrix cri ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 unit: ## run only the tests that need neither root nor built binaries
 	$(GO) test -race -count=1 -short ./...
 
-e2e: deps build cni-plugins ## run the multi-node end-to-end tests (root)
+e2e: deps build cni-plugins cni-matrix cri ## run the multi-node end-to-end tests (root)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=runs) and write bench/results/<date>-<commit>.json

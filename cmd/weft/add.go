@@ -32,10 +32,13 @@ func cmdAdd(args *skel.CmdArgs) error {
 	if err != nil {
 		return configError(c.conf, "delegate", err)
 	}
+	ctx := context.Background()
+	if conf, _, err = c.forDelegate(ctx, d.Type, conf); err != nil {
+		return delegateError(d.Type, "VERSION", err)
+	}
 	if err := c.store.Save(c.att, conf); err != nil {
 		return ioError(err)
 	}
-	ctx := context.Background()
 	res, err := invoke.DelegateAdd(ctx, d.Type, conf, nil)
 	if err != nil {
 		// The runtime should call DEL after a failed ADD; release now

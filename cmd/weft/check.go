@@ -37,14 +37,18 @@ func cmdCheck(args *skel.CmdArgs) error {
 			fmt.Sprintf("stored delegate config %s is corrupt: %v (DEL and ADD the pod again)", c.store.path(c.att), err), "")
 	}
 	conf, err := setKeys(stored, []keyValue{
-		{"cniVersion", jsonString(c.conf.CNIVersion)},
 		{"prevResult", c.conf.PrevResult},
 		{"runtimeConfig", c.conf.RuntimeConfig},
 	})
 	if err != nil {
 		return types.NewError(types.ErrDecodingFailure, fmt.Sprintf("stored delegate config %s: %v", c.store.path(c.att), err), "")
 	}
-	if err := invoke.DelegateCheck(context.Background(), d.Type, conf, nil); err != nil {
+	ctx := context.Background()
+	// The delegate may have been upgraded (or downgraded) since ADD.
+	if conf, _, err = c.forDelegate(ctx, d.Type, conf); err != nil {
+		return delegateError(d.Type, "VERSION", err)
+	}
+	if err := invoke.DelegateCheck(ctx, d.Type, conf, nil); err != nil {
 		return delegateError(d.Type, "CHECK", err)
 	}
 	return nil

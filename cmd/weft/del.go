@@ -31,7 +31,14 @@ func cmdDel(args *skel.CmdArgs) error {
 	if err != nil {
 		return configError(c.conf, "delegate", err)
 	}
-	if err := invoke.DelegateDel(context.Background(), d.Type, conf, nil); err != nil {
+	ctx := context.Background()
+	if vconf, _, err := c.forDelegate(ctx, d.Type, conf); err == nil {
+		conf = vconf
+	} else {
+		// Release anyway, in the version ADD used: DEL must not leak.
+		c.log.Printf("%v: running DEL with the stored spec version", err)
+	}
+	if err := invoke.DelegateDel(ctx, d.Type, conf, nil); err != nil {
 		// Keep the stored config: the runtime retries DEL.
 		return delegateError(d.Type, "DEL", err)
 	}

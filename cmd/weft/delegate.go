@@ -95,7 +95,13 @@ func buildDelegate(c *NetConf, env *subnetenv.Env, release bool) ([]byte, error)
 			return nil, configError(c, "ipam", err)
 		}
 	}
-	return setKeys(b, c.passThrough())
+	if b, err = setKeys(b, c.passThrough()); err != nil {
+		return nil, configError(c, "delegate", err)
+	}
+	if !release {
+		b = withRouteGateways(b)
+	}
+	return b, nil
 }
 
 func delegateDefaults(c *NetConf, userType string, env *subnetenv.Env, release bool) delegateConf {

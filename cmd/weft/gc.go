@@ -42,8 +42,17 @@ func cmdGC(args *skel.CmdArgs) error {
 		return configError(c.conf, "delegate", err)
 	}
 	var errs []error
-	if err := invoke.DelegateGC(context.Background(), d.Type, conf, nil); err != nil {
-		errs = append(errs, delegateError(d.Type, "GC", err))
+	ctx := context.Background()
+	switch conf, supported, err := c.forDelegate(ctx, d.Type, conf); {
+	case err != nil:
+		errs = append(errs, delegateError(d.Type, "VERSION", err))
+	case !supportsStatus(supported):
+		// Older than spec 1.1.0, so no GC of its own: weft's sweep below
+		// still releases host-local's addresses.
+	default:
+		if err := invoke.DelegateGC(ctx, d.Type, conf, nil); err != nil {
+			errs = append(errs, delegateError(d.Type, "GC", err))
+		}
 	}
 	if !listed {
 		c.log.Print("no cni.dev/valid-attachments in the GC request: nothing swept")

@@ -45,7 +45,17 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrPluginNotAvailable,
 			fmt.Sprintf("delegate plugin %q not found in CNI_PATH %q: install the CNI reference plugins", d.Type, cniPath), "")
 	}
-	if err := invoke.DelegateStatus(context.Background(), d.Type, conf, nil); err != nil {
+	ctx := context.Background()
+	conf, supported, err := c.forDelegate(ctx, d.Type, conf)
+	if err != nil {
+		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("delegate %s: %v", d.Type, err), "")
+	}
+	if !supportsStatus(supported) {
+		// Older than spec 1.1.0: it has no STATUS to ask, and answers it
+		// with an error that would keep the node NotReady for good.
+		return nil
+	}
+	if err := invoke.DelegateStatus(ctx, d.Type, conf, nil); err != nil {
 		return delegateError(d.Type, "STATUS", err)
 	}
 	return nil
