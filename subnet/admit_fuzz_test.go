@@ -134,6 +134,13 @@ func FuzzAdmitter(f *testing.F) {
 			if diff := cmp.Diff(want, got, leaseCmp); diff != "" {
 				t.Fatalf("step %d (op %#x arg %#x): Admitter differs from Admit (-Admit +Admitter):\n%s", i/2, op, arg, diff)
 			}
+			counts := map[Reason]int{}
+			for _, r := range want.Rejected {
+				counts[r.Reason]++
+			}
+			if diff := cmp.Diff(counts, a.Rejections()); diff != "" {
+				t.Fatalf("step %d: rejection counts (-want +got):\n%s", i/2, diff)
+			}
 			var inView []Lease
 			for _, k := range sortedKeys(view) {
 				inView = append(inView, view[k])

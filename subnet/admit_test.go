@@ -599,3 +599,28 @@ func checkDelta(t *testing.T, step string, d Delta, wantEvents []Event, wantReje
 		checkAdmission(t, Admission{Rejected: d.Rejected}, leases, nil, wantRejected)
 	})
 }
+
+// TestAdmitOwnLeaseHoldsItsSubnetWhenRewritten: our own key, rewritten with
+// a value stage 1 rejects (here a foreign VNI), still holds our subnet on
+// this node: an older stranger's key for it is a duplicate, never a peer,
+// and our key is in neither list.
+func TestAdmitOwnLeaseHoldsItsSubnetWhenRewritten(t *testing.T) {
+	cfg := &Config{EnableIPv4: true, Network: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
+		Backend: BackendConfig{Type: BackendVXLAN, VNI: 1}}
+	local := Local{Subnet: netip.MustParsePrefix("10.244.1.0/24"), PublicIP: netip.MustParseAddr("198.18.0.1")}
+	own := Lease{Subnet: netip.MustParsePrefix("10.244.1.0/24"), LeaseID: 1, ModRevision: 50, CreateRevision: 50,
+		Attrs: LeaseAttrs{PublicIP: netip.MustParseAddr("198.18.0.1"), BackendType: "vxlan",
+			BackendData: []byte(`{"VNI":2,"VtepMAC":"aa:00:00:00:00:01"}`)}}
+	other := Lease{Subnet: netip.MustParsePrefix("10.244.1.0/24"), IPv6Subnet: netip.MustParsePrefix("fd00:10:244:1::/64"),
+		LeaseID: 7, ModRevision: 10, CreateRevision: 10,
+		Attrs: LeaseAttrs{PublicIP: netip.MustParseAddr("198.18.0.7"), BackendType: "vxlan",
+			BackendData: []byte(`{"VNI":1,"VtepMAC":"aa:00:00:00:00:07"}`)}}
+	got := Admit(cfg, local, []Lease{own, other})
+	if len(got.Admitted) != 0 {
+		t.Errorf("admitted %v, want nothing", got.Admitted)
+	}
+	if len(got.Rejected) != 1 || got.Rejected[0].Lease.Key() != other.Key() || got.Rejected[0].Reason != ReasonDuplicate ||
+		!strings.Contains(got.Rejected[0].Detail, "own key") {
+		t.Errorf("rejected %+v, want only %s as a duplicate of our own key", got.Rejected, other.Key())
+	}
+}

@@ -20,6 +20,7 @@ type Admitter struct {
 	local  Local
 	byKey  map[string]*cand
 	claims map[netip.Prefix][]*cand // stage-1-valid leases by each subnet they claim
+	counts map[Reason]int           // rejected leases by reason
 }
 
 // cand is one lease and its verdict.
@@ -54,7 +55,7 @@ type Delta struct {
 
 // NewAdmitter returns an Admitter for cfg and local, holding no leases.
 func NewAdmitter(cfg *Config, local Local) *Admitter {
-	return &Admitter{cfg: cfg, local: local, byKey: map[string]*cand{}, claims: map[netip.Prefix][]*cand{}}
+	return &Admitter{cfg: cfg, local: local, byKey: map[string]*cand{}, claims: map[netip.Prefix][]*cand{}, counts: map[Reason]int{}}
 }
 
 // Reset replaces every lease held and returns the change from before.
@@ -184,11 +185,31 @@ func (a *Admitter) Result() Admission {
 	return out
 }
 
+// Rejections counts the rejected leases by reason (a copy).
+func (a *Admitter) Rejections() map[Reason]int {
+	out := make(map[Reason]int, len(a.counts))
+	for r, n := range a.counts {
+		if n > 0 {
+			out[r] = n
+		}
+	}
+	return out
+}
+
+func isRejected(c *cand) bool { return c != nil && !c.v.admitted && !c.v.own }
+
 // Admitted returns the admitted leases, sorted by key.
 func (a *Admitter) Admitted() []Lease { return a.Result().Admitted }
 
 func (a *Admitter) newCand(l Lease) *cand {
 	c := &cand{l: l, key: l.Key(), own: a.local.ownKey(&l)}
+	if c.own {
+		// Our own key holds our subnets on this node whatever it carries
+		// (rewritten by someone, or a config change not yet applied): a
+		// stranger's key for the same subnet must never become a peer here.
+		c.valid = true
+		return c
+	}
 	r, d, pending := checkLease(a.cfg, &l)
 	c.valid, c.pending = r == "", pending
 	if !c.valid {
@@ -260,13 +281,16 @@ func (a *Admitter) lowerWinner(c *cand) *cand {
 
 func (a *Admitter) decide(c *cand) verdict {
 	switch {
+	case c.own:
+		return verdict{own: true}
 	case !c.valid:
 		return c.v
 	case !c.won:
 		w := a.lowerWinner(c)
+		if w.own {
+			return verdict{reason: ReasonDuplicate, detail: "subnet held by this node's own key " + w.key}
+		}
 		return verdict{reason: ReasonDuplicate, detail: "subnet held by the older key " + w.key}
-	case c.own:
-		return verdict{own: true}
 	case c.pending:
 		return verdict{admitted: true}
 	}
@@ -317,6 +341,12 @@ func (a *Admitter) deltaOf(prev, cur map[string]*cand) Delta {
 	var added []Event
 	for k, p := range prev {
 		c := cur[k]
+		if isRejected(p) {
+			a.counts[p.v.reason]--
+		}
+		if isRejected(c) {
+			a.counts[c.v.reason]++
+		}
 		wasIn := p != nil && p.v.admitted
 		isIn := c != nil && c.v.admitted
 		if wasIn && !isIn {
@@ -325,8 +355,8 @@ func (a *Admitter) deltaOf(prev, cur map[string]*cand) Delta {
 		if isIn && (!wasIn || !sameLease(p.l, c.l)) {
 			added = append(added, Event{Type: EventAdded, Lease: c.l})
 		}
-		if c != nil && !c.v.admitted && !c.v.own &&
-			(p == nil || p.v.admitted || p.v.own || p.v.reason != c.v.reason || p.v.detail != c.v.detail || !sameLease(p.l, c.l)) {
+		if isRejected(c) &&
+			(!isRejected(p) || p.v.reason != c.v.reason || p.v.detail != c.v.detail || !attrsEqual(p.l.Attrs, c.l.Attrs)) {
 			d.Rejected = append(d.Rejected, Rejection{Lease: c.l, Reason: c.v.reason, Detail: c.v.detail})
 		}
 	}

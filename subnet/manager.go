@@ -101,6 +101,9 @@ type ManagerStats struct {
 	Renewals      uint64    // successful keep-alives
 	RenewFailures uint64    // renewals that failed transiently (etcd unreachable)
 	Expiry        time.Time // expiry of the kept-alive lease after its last renewal
+	// Lost is true while the etcd lease is known gone and not re-claimed
+	// yet; Unreachable while renewals fail (etcd cannot be reached).
+	Lost, Unreachable bool
 }
 
 // Manager is the leasing logic over a Registry: acquire a subnet (reuse,
@@ -115,6 +118,7 @@ type Manager struct {
 
 	acquired, attempts, conflicts, reclaims, renewFailures, renewals atomic.Uint64
 	expiry                                                           atomic.Int64 // unix nanoseconds
+	lost, unreachable                                                atomic.Bool
 }
 
 // NewManager returns a Manager over reg.
@@ -128,6 +132,7 @@ func (m *Manager) Stats() ManagerStats {
 	s := ManagerStats{
 		Acquired: m.acquired.Load(), Attempts: m.attempts.Load(), Conflicts: m.conflicts.Load(),
 		Reclaims: m.reclaims.Load(), RenewFailures: m.renewFailures.Load(), Renewals: m.renewals.Load(),
+		Lost: m.lost.Load(), Unreachable: m.unreachable.Load(),
 	}
 	if ns := m.expiry.Load(); ns != 0 {
 		s.Expiry = time.Unix(0, ns)

@@ -7,16 +7,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
 // Retry delays while etcd is unreachable: they double from minRetry up to
-// maxRetry (and never beyond the renewal interval).
+// maxRetry (and never beyond the renewal interval), each with ±25 % jitter
+// so that thousands of nodes do not renew in lockstep when etcd returns.
+// maxRetry is short because a blocked renewal resumes as soon as the
+// client reconnects: the retry delay only bounds how late a failed
+// attempt is repeated, and a lease must not expire waiting for it.
 const (
 	minRetry = 200 * time.Millisecond
-	maxRetry = 10 * time.Second
+	maxRetry = 2 * time.Second
 )
 
 // KeepAlive keeps l's etcd lease alive until ctx is done, then returns nil.
@@ -84,10 +89,12 @@ func (k *keeper) renew(ctx context.Context) error {
 	ttl, err := k.m.reg.RenewLease(ctx, k.lease.LeaseID)
 	if errors.Is(err, ErrLeaseExpired) {
 		k.log().Warn("etcd lease lost, re-claiming the same subnet")
+		k.m.lost.Store(true)
 		nl, err := k.m.reclaim(ctx, k.lease)
 		if err != nil {
 			return err
 		}
+		k.m.lost.Store(false)
 		k.lease = nl
 		k.expiry = nl.Expiration
 		k.recovered()
@@ -109,6 +116,7 @@ func (k *keeper) renew(ctx context.Context) error {
 }
 
 func (k *keeper) recovered() {
+	k.m.unreachable.Store(false)
 	if k.failures > 0 {
 		k.log().WithField("attempts", k.failures+1).Info("lease renewal recovered")
 	}
@@ -119,6 +127,7 @@ func (k *keeper) recovered() {
 func (k *keeper) failed(err error) time.Duration {
 	k.failures++
 	k.m.renewFailures.Add(1)
+	k.m.unreachable.Store(true)
 	log := k.log().WithError(err)
 	if k.failures == 1 {
 		log.Warn("lease renewal failing, retrying with backoff")
@@ -131,8 +140,8 @@ func (k *keeper) failed(err error) time.Duration {
 			k.warned = true
 		}
 	}
-	d := minRetry << min(k.failures-1, 16)
-	return min(d, maxRetry, k.interval)
+	d := min(minRetry<<min(k.failures-1, 16), maxRetry, k.interval)
+	return jitter(d)
 }
 
 func (k *keeper) log() logrus.FieldLogger { return k.m.leaseLog(k.lease) }
@@ -171,4 +180,9 @@ func (m *Manager) reclaim(ctx context.Context, l Lease) (Lease, error) {
 	m.reclaims.Add(1)
 	m.leaseLog(nl).Info("lease re-claimed: adopted the key carrying our public IP")
 	return nl, nil
+}
+
+// jitter spreads d by ±25 %.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + rand.N(d/2+1)
 }

@@ -37,9 +37,15 @@ type daemon struct {
 
 	mu    sync.Mutex
 	lease subnet.Lease
-	// ownRemoved signals that a watch saw our own key deleted;
-	// leaseUpdated that we rewrote our lease's value.
-	ownRemoved, leaseUpdated chan struct{}
+	// ownRemoved signals that a watch saw our own key deleted; ownChanged
+	// that it saw our key hold something we did not write; leaseUpdated
+	// that we rewrote our lease's value.
+	ownRemoved, ownChanged, leaseUpdated chan struct{}
+
+	own      ownership
+	adm      *admission // set once the lease is acquired
+	node     *nodeState
+	leaseKey func(subnet.Lease) string // the lease's full etcd key, for logs
 }
 
 // Run runs weftd until ctx is done (nil) or a fatal condition (an error):
@@ -48,14 +54,17 @@ func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	d := &daemon{opts: opts, log: log, metrics: newMetrics(), ready: newReadiness(), ownRemoved: make(chan struct{}, 1), leaseUpdated: make(chan struct{}, 1)}
+	d := &daemon{
+		opts: opts, log: log, metrics: newMetrics(), ready: newReadiness(),
+		ownRemoved: make(chan struct{}, 1), ownChanged: make(chan struct{}, 1), leaseUpdated: make(chan struct{}, 1),
+	}
 	cl, err := etcd.NewClient(opts.Etcd)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cl.Close() }()
 	reg := etcd.New(cl, opts.EtcdPrefix, log.WithField("component", "etcd"))
-	d.reg = reg
+	d.reg, d.leaseKey = reg, reg.LeaseKey
 	d.mgr = subnet.NewManager(d.reg, subnet.ManagerOptions{
 		TTL: opts.LeaseTTL, RenewMargin: opts.RenewMargin, Log: log.WithField("component", "lease"),
 	})
@@ -112,14 +121,16 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.setLease(lease)
-	if err := d.writeSubnetFile(cfg, lease, be.MTU()); err != nil {
-		return err
-	}
-	be.SetPeers(leases)
-	rules, err := node.newMasq(cfg, lease, d)
+	rules, fwd, err := node.newMasq(cfg, lease, d)
 	if err != nil {
 		return err
 	}
+	d.node = &nodeState{d: d, fwd: fwd}
+	if err := d.writeSubnetFile(cfg, lease, be.MTU()); err != nil {
+		return err
+	}
+	d.adm = &admission{d: d, be: be, src: node, ext: ext}
+	d.adm.start(ctx, leases)
 	return d.loop(ctx, node, be, rules, ext, leases, rev)
 }
 
@@ -131,12 +142,14 @@ func (d *daemon) loop(ctx context.Context, node *nodeKernel, be backend.Backend,
 	lease := d.currentLease()
 	g.Go(func() error { return be.Run(gctx, lease) })
 	g.Go(func() error {
-		return d.reg.WatchLeases(gctx, leases, rev, func(evs []subnet.Event) { d.onLeaseEvents(be, evs) })
+		return d.reg.WatchLeases(gctx, leases, rev, d.onLeaseEvents)
 	})
 	g.Go(func() error { return d.keepAlive(gctx) })
 	if rules != nil {
 		g.Go(func() error { return rules.Run(gctx) })
 	}
+	g.Go(func() error { d.node.run(gctx); return nil })
+	g.Go(func() error { d.adm.run(gctx); return nil })
 	g.Go(func() error { d.watchConfig(gctx); return nil })
 	g.Go(func() error { return d.followUnderlay(gctx, node, be, ext) })
 	g.Go(func() error { d.trackReadiness(gctx, be, rules); return nil })
@@ -244,11 +257,18 @@ func (d *daemon) listLeases(ctx context.Context) ([]subnet.Lease, int64, error) 
 	}
 }
 
+// setLease records our lease. When its subnets or value changed,
+// admission re-decides (our own key is never a peer, our PublicIP and VTEP
+// MAC never another's).
 func (d *daemon) setLease(l subnet.Lease) {
 	d.mu.Lock()
+	old := d.lease
 	d.lease = l
 	d.mu.Unlock()
 	d.ready.set("lease", true)
+	if d.adm != nil && (old.Key() != l.Key() || !sameAttrs(old.Attrs, l.Attrs)) {
+		go d.adm.refresh(context.Background())
+	}
 }
 
 func (d *daemon) currentLease() subnet.Lease {
@@ -268,6 +288,7 @@ func (d *daemon) writeSubnetFile(cfg *subnet.Config, l subnet.Lease, mtu int) er
 	if err := subnetenv.Write(d.opts.SubnetFile, env); err != nil {
 		return err
 	}
+	d.node.setEnv(env.Marshal())
 	d.ready.set("subnet-file", true)
 	d.log.WithFields(logrus.Fields{"path": d.opts.SubnetFile, "subnet": env.Subnet, "mtu": mtu}).Info("subnet file written")
 	return nil
@@ -292,6 +313,13 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 			cancel()
 			if err = <-errc; err == nil {
 				err = d.reclaimDeleted(ctx)
+			}
+		case <-d.ownChanged:
+			// The keep-alive restarts below with whatever lease we hold after
+			// the check (a re-claim or an adopted reservation changes it).
+			cancel()
+			if err = <-errc; err == nil {
+				err = d.checkOwnKey(ctx)
 			}
 		case <-d.leaseUpdated:
 			// The lease's value changed (new PublicIP): keep alive the new one,
@@ -330,6 +358,7 @@ func (d *daemon) reclaimDeleted(ctx context.Context) error {
 		cancel()
 		if err == nil {
 			d.setLease(nl)
+			d.own.set("", "")
 			d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": fmt.Sprintf("%x", nl.LeaseID)}).Warn("our lease key was deleted; re-claimed it")
 			return nil
 		}
@@ -352,19 +381,28 @@ func sameAttrs(a, b subnet.LeaseAttrs) bool {
 		bytes.Equal(a.BackendData, b.BackendData) && bytes.Equal(a.BackendV6Data, b.BackendV6Data)
 }
 
-// onLeaseEvents feeds the backend and notices our own key's removal.
-func (d *daemon) onLeaseEvents(be backend.Backend, evs []subnet.Event) {
-	own := d.currentLease().Subnet
+// onLeaseEvents notices changes to our own key and passes every event
+// through admission to the backend.
+func (d *daemon) onLeaseEvents(evs []subnet.Event) {
+	own := d.currentLease().Key()
 	for _, ev := range evs {
 		d.metrics.leaseEvents.WithLabelValues(ev.Type.String()).Inc()
-		if ev.Type == subnet.EventRemoved && ev.Lease.Subnet == own {
-			select {
-			case d.ownRemoved <- struct{}{}:
-			default:
-			}
+		if ev.Lease.Key() != own {
+			continue
+		}
+		if ev.Type == subnet.EventAdded {
+			d.noteOwnKey(ev.Lease)
+			continue
+		}
+		if !d.own.inConflict() {
+			d.own.set("our key was deleted, re-claiming", "")
+		}
+		select {
+		case d.ownRemoved <- struct{}{}:
+		default:
 		}
 	}
-	be.ApplyEvents(evs)
+	d.adm.apply(evs)
 }
 
 // watchConfig re-reads the config each resync interval. A broken config is
@@ -415,6 +453,7 @@ func (d *daemon) trackReadiness(ctx context.Context, be backend.Backend, rules *
 		d.metrics.peers.Set(float64(st.Peers))
 		d.ready.set("peers", st.Ready)
 		d.ready.set("rules", rules == nil || rules.Installed())
+		d.trackLease()
 		if len(d.ready.missing()) == 0 {
 			d.metrics.ready.Set(1)
 		} else {
@@ -425,6 +464,23 @@ func (d *daemon) trackReadiness(ctx context.Context, be backend.Backend, rules *
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// trackLease mirrors our lease's state into /readyz: failing while it is
+// known lost or foreign and not restored yet; an unreachable etcd is a note
+// only, since the dataplane keeps forwarding with the peers it has.
+func (d *daemon) trackLease() {
+	st := d.mgr.Stats()
+	why := d.own.why()
+	if why == "" && st.Lost {
+		why = "lost: the etcd lease expired, re-claiming the same subnet"
+	}
+	d.ready.fail("lease", why)
+	if st.Unreachable {
+		d.ready.note("etcd", "unreachable, lease renewals failing (the dataplane keeps the last known peers)")
+	} else {
+		d.ready.note("etcd", "")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,38 +17,73 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// readiness tracks the conditions of /readyz. Safe for concurrent use.
+// readiness tracks the conditions of /readyz, each with why it fails, and
+// notes that show in the body without failing it (an unreachable etcd: the
+// dataplane keeps forwarding through an outage). Safe for concurrent use.
 type readiness struct {
 	mu    sync.Mutex
-	conds map[string]bool
+	conds map[string]string // condition -> why it fails; "" when met
+	notes map[string]string
 }
 
-var readyConditions = []string{"lease", "subnet-file", "peers", "rules"}
+var readyConditions = []string{"lease", "subnet-file", "forwarding", "peers", "rules"}
 
 func newReadiness() *readiness {
-	r := &readiness{conds: map[string]bool{}}
+	r := &readiness{conds: map[string]string{}, notes: map[string]string{}}
 	for _, c := range readyConditions {
-		r.conds[c] = false
+		r.conds[c] = "waiting"
 	}
 	return r
 }
 
+// set marks cond met, or failing with the generic reason "waiting".
 func (r *readiness) set(cond string, ok bool) {
+	why := ""
+	if !ok {
+		why = "waiting"
+	}
+	r.fail(cond, why)
+}
+
+// fail marks cond failing for why ("" marks it met).
+func (r *readiness) fail(cond, why string) {
 	r.mu.Lock()
-	r.conds[cond] = ok
+	r.conds[cond] = why
 	r.mu.Unlock()
 }
 
-// missing lists the conditions not met yet, in a fixed order.
+// note sets an informational line of the body ("" removes it).
+func (r *readiness) note(key, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if text == "" {
+		delete(r.notes, key)
+		return
+	}
+	r.notes[key] = text
+}
+
+// missing lists the conditions not met, in a fixed order, as "cond: why".
 func (r *readiness) missing() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for _, c := range readyConditions {
-		if !r.conds[c] {
-			out = append(out, c)
+		if why := r.conds[c]; why != "" {
+			out = append(out, c+": "+why)
 		}
 	}
+	return out
+}
+
+func (r *readiness) noteLines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.notes))
+	for k, v := range r.notes {
+		out = append(out, k+": "+v)
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -110,13 +146,19 @@ func (d *daemon) serveHTTP(ctx context.Context) error {
 	return nil
 }
 
+// handleReady answers 200 "ready" or 503 "not ready", one failing
+// condition a line with its reason, then the notes.
 func (d *daemon) handleReady(w http.ResponseWriter, _ *http.Request) {
-	if m := d.ready.missing(); len(m) > 0 {
+	m := d.ready.missing()
+	if len(m) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: waiting for %s\n", strings.Join(m, ", "))
-		return
+		fmt.Fprintf(w, "not ready\n%s\n", strings.Join(m, "\n"))
+	} else {
+		fmt.Fprintln(w, "ready")
 	}
-	fmt.Fprintln(w, "ready")
+	for _, n := range d.ready.noteLines() {
+		fmt.Fprintln(w, n)
+	}
 }
 
 func samePort(a, b string) bool {

@@ -65,10 +65,11 @@ func (k *nodeKernel) newBackend(cfg *subnet.Config, d *daemon) (backend.Backend,
 	return be, nil
 }
 
-// newMasq builds the masquerade/forward rules for the namespace, enables IP
-// forwarding and applies them once. It returns nil when neither --ip-masq nor
-// --iptables-forward-rules asks for rules.
-func (k *nodeKernel) newMasq(cfg *subnet.Config, l subnet.Lease, d *daemon) (*masq.Manager, error) {
+// newMasq builds the masquerade/forward rules for the namespace and applies
+// them once. It returns the rules, nil when neither --ip-masq nor
+// --iptables-forward-rules asks for any, and the forwarding switch, which
+// the node-state loop keeps on.
+func (k *nodeKernel) newMasq(cfg *subnet.Config, l subnet.Lease, d *daemon) (rules *masq.Manager, fwd forwarder, err error) {
 	c := masq.Config{
 		Masquerade: d.opts.IPMasq, ForwardRules: d.opts.ForwardRules,
 		Interval: 5 * time.Second, Log: d.log.WithField("component", "masq"),
@@ -87,20 +88,15 @@ func (k *nodeKernel) newMasq(cfg *subnet.Config, l subnet.Lease, d *daemon) (*ma
 	}
 	m, err := masq.New(c, opts...)
 	if err != nil {
-		return nil, err
-	}
-	// Forwarding is what makes this host a router for its pods; without it
-	// nothing crosses the overlay, whatever the rules say.
-	if err := m.EnableIPForwarding(); err != nil {
-		return nil, fmt.Errorf("enable IP forwarding: %w", err)
+		return nil, nil, err
 	}
 	if !c.Masquerade && !c.ForwardRules {
 		d.ready.set("rules", true)
-		return nil, nil
+		return nil, m, nil
 	}
 	if err := m.Apply(); err != nil {
 		// Not fatal: Run retries, and /readyz says rules are missing.
 		d.log.WithError(err).Error("install masquerade/forward rules; retrying")
 	}
-	return m, nil
+	return m, m, nil
 }

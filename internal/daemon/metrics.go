@@ -25,6 +25,9 @@ type metrics struct {
 	eventToKernel    prometheus.Histogram
 	configErrors     prometheus.Counter
 	ready            prometheus.Gauge
+	leasesRejected   *prometheus.GaugeVec
+	leaseDefended    prometheus.Counter
+	nodeRepairs      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -57,9 +60,19 @@ func newMetrics() *metrics {
 			Name: "weft_config_errors_total", Help: "Times the network config in etcd was found invalid while running.",
 		}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "weft_ready", Help: "1 when the node is ready (lease, subnet.env, peers, rules).",
+			Name: "weft_ready", Help: "1 when the node is ready (lease, subnet.env, forwarding, peers, rules; /readyz says what fails).",
 		}),
 	}
+	m.leasesRejected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "weft_leases_rejected", Help: "Leases in etcd not admitted as peers (never programmed), by reason.",
+	}, []string{"reason"})
+	m.leaseDefended = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "weft_lease_defended_total", Help: "Times this node wrote its own lease value back after someone else rewrote its key.",
+	})
+	m.nodeRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weft_node_repairs_total", Help: "Node state weftd restored after it drifted (forwarding sysctls, subnet.env), by what.",
+	}, []string{"what"})
+	m.reg.MustRegister(m.leasesRejected, m.leaseDefended, m.nodeRepairs)
 	m.reg.MustRegister(m.peers, m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
 		m.configErrors, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -98,6 +111,15 @@ func (m *metrics) registerLease(ls leaseStats, ws watchStats) {
 		counter("weft_lease_reclaims_total", "Times this node re-claimed its subnet after its etcd lease or key was lost.",
 			func() uint64 { return ls.Stats().Reclaims }),
 		counter("weft_etcd_watch_restarts_total", "Lease watch re-lists (compaction, broken watch, etcd restart).", ws.WatchRestarts),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "weft_etcd_reachable",
+			Help: "0 while renewals of this node's lease fail (etcd unreachable), else 1. The dataplane keeps forwarding meanwhile.",
+		}, func() float64 {
+			if ls.Stats().Unreachable {
+				return 0
+			}
+			return 1
+		}),
 	)
 }
 

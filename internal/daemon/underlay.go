@@ -106,6 +106,8 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 			continue
 		}
 		ext = now
+		d.adm.setUnderlay(now)
+		d.adm.refresh(ctx)
 		if attrs.PublicIP == l.Attrs.PublicIP && string(attrs.BackendData) == string(l.Attrs.BackendData) {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,6 +60,15 @@ const (
 // distribution, weftd sets them. Idempotent; a value already 1 is not
 // rewritten. Safe for concurrent use.
 func (m *Manager) EnableIPForwarding() error {
+	_, err := m.EnsureIPForwarding()
+	return err
+}
+
+// EnsureIPForwarding is EnableIPForwarding that also says which sysctls it
+// found off and turned on (their names, e.g. "net.ipv4.ip_forward"), so a
+// caller checking periodically can report drift. An error wraps the
+// syscall error (EROFS, EACCES) when /proc/sys cannot be written.
+func (m *Manager) EnsureIPForwarding() (restored []string, err error) {
 	var files []string
 	if _, ok := prefixOf(m.cfg.PodNetworks, true); ok {
 		files = append(files, ipv4ForwardFile)
@@ -67,26 +77,35 @@ func (m *Manager) EnableIPForwarding() error {
 		files = append(files, ipv6ForwardFile)
 	}
 	// /proc/sys/net belongs to the namespace of the thread that opens it.
-	return inNetNS(m.netnsFd, func() error {
+	err = inNetNS(m.netnsFd, func() error {
 		for _, f := range files {
-			if err := setSysctl(f, "1"); err != nil {
+			changed, err := setSysctl(f, "1")
+			if err != nil {
 				return err
+			}
+			if changed {
+				restored = append(restored, sysctlName(f))
 			}
 		}
 		return nil
 	})
+	return restored, err
 }
 
-func setSysctl(file, value string) error {
+func sysctlName(file string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(file, "/proc/sys/"), "/", ".")
+}
+
+func setSysctl(file, value string) (changed bool, err error) {
 	cur, err := os.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", file, err)
+		return false, fmt.Errorf("read %s: %w", file, err)
 	}
 	if string(cur) == value+"\n" {
-		return nil
+		return false, nil
 	}
 	if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
+		return false, fmt.Errorf("write %s: %w", file, err)
 	}
-	return nil
+	return true, nil
 }

@@ -6,6 +6,7 @@ package etcd
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -17,11 +18,14 @@ import (
 	"github.com/weft-net/weft/subnet"
 )
 
-// Reconnect delays: they double from minBackoff to maxBackoff while etcd
-// stays unreachable, so a down etcd costs a handful of requests a minute.
+// Re-list delays: they double from minBackoff to maxBackoff while etcd
+// stays unreachable, with ±25 % jitter so that nodes spread their re-lists
+// over a recovering etcd. maxBackoff is short: a list blocks until the
+// client has reconnected anyway, and a longer sleep only delays the first
+// change a node sees after an outage.
 const (
 	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
+	maxBackoff = 2 * time.Second
 	// stableAfter is how long a watch must run (or deliver events) for its
 	// next failure to count as a new incident, logged and backed off anew.
 	stableAfter = 30 * time.Second
@@ -211,7 +215,7 @@ func (w *watcher) endIncident() {
 
 // sleep waits the current backoff delay and doubles it.
 func (w *watcher) sleep(ctx context.Context) bool {
-	t := time.NewTimer(w.delay)
+	t := time.NewTimer(w.delay*3/4 + rand.N(w.delay/2+1))
 	defer t.Stop()
 	w.delay = min(w.delay*2, maxBackoff)
 	select {

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package daemon
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/weft-net/weft/backend"
+	"github.com/weft-net/weft/backend/dataplane"
+	"github.com/weft-net/weft/backend/vxlan"
+	"github.com/weft-net/weft/subnet"
+)
+
+// admission stands between etcd and the backend: every lease passes the
+// subnet.Admitter before it can become a peer. mu orders the admitter's
+// deltas and their hand-over to the backend, which come from the watch,
+// the lease keeper and the node-facts refresh.
+type admission struct {
+	d   *daemon
+	be  backend.Backend
+	src nodeFactsSource
+
+	mu  sync.Mutex
+	adm *subnet.Admitter
+	ext backend.ExternalInterface
+}
+
+// nodeFactsSource is what stage 2 reads from the kernel; the netlink
+// dataplane satisfies it.
+type nodeFactsSource interface {
+	Links() ([]dataplane.Link, error)
+	Routes(f dataplane.Family) ([]dataplane.Route, error)
+}
+
+// start admits the leases of the start-up list and hands the admitted
+// ones to the backend as its first peer set.
+func (a *admission) start(ctx context.Context, leases []subnet.Lease) {
+	local := a.local(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.adm = subnet.NewAdmitter(a.d.cfg, local)
+	a.report(a.adm.Reset(leases))
+	a.be.SetPeers(a.adm.Admitted())
+}
+
+// apply admits watch events and passes on what changed.
+func (a *admission) apply(evs []subnet.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.adm.Apply(evs)
+	a.report(d)
+	if len(d.Events) > 0 {
+		a.be.ApplyEvents(d.Events)
+	}
+}
+
+// refresh re-reads the node's facts (own lease, addresses, routes, etcd
+// endpoints) and re-decides every lease if they changed.
+func (a *admission) refresh(ctx context.Context) {
+	local := a.local(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sameLocal(a.adm.Local(), local) {
+		return
+	}
+	d := a.adm.SetLocal(local)
+	a.report(d)
+	if len(d.Events) > 0 {
+		a.be.ApplyEvents(d.Events)
+	}
+}
+
+// setUnderlay records a changed underlay for the next refresh.
+func (a *admission) setUnderlay(ext backend.ExternalInterface) {
+	a.mu.Lock()
+	a.ext = ext
+	a.mu.Unlock()
+}
+
+// run refreshes the node's facts every resync interval: a route or an
+// address added by hand may make a peer unsafe (or safe again).
+func (a *admission) run(ctx context.Context) {
+	t := time.NewTicker(a.d.opts.ResyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.refresh(ctx)
+		}
+	}
+}
+
+// report logs each lease rejected anew (once per key and change) and
+// keeps the rejected-leases gauge. Reservations without backend data are
+// admitted (they program nothing) and so stay quiet.
+func (a *admission) report(d subnet.Delta) {
+	for _, r := range d.Rejected {
+		a.d.log.WithFields(logrus.Fields{
+			"key": a.d.leaseKey(r.Lease), "reason": string(r.Reason), "detail": r.Detail,
+			"public_ip": r.Lease.Attrs.PublicIP, "revision": r.Lease.ModRevision,
+		}).Warn("lease rejected, not programmed")
+	}
+	counts := a.adm.Rejections()
+	for _, r := range subnet.Reasons {
+		a.d.metrics.leasesRejected.WithLabelValues(string(r)).Set(float64(counts[r]))
+	}
+}
+
+// local gathers stage 2's facts. A failed dump keeps the facts it could
+// read: the previous ones are not better, and the next refresh retries.
+func (a *admission) local(ctx context.Context) subnet.Local {
+	a.mu.Lock()
+	ext := a.ext
+	a.mu.Unlock()
+	own := a.d.currentLease()
+	l := subnet.Local{
+		Subnet: own.Subnet, IPv6Subnet: own.IPv6Subnet,
+		PublicIP: own.Attrs.PublicIP, PublicIPv6: own.Attrs.PublicIPv6,
+		Endpoints: endpointAddrs(ctx, a.d.opts.Etcd.Endpoints),
+	}
+	for _, data := range [][]byte{own.Attrs.BackendData, own.Attrs.BackendV6Data} {
+		if v, err := subnet.DecodeVXLANData(data); err == nil {
+			l.VTEPMACs = append(l.VTEPMACs, v.VtepMAC)
+		}
+	}
+	if !l.PublicIP.IsValid() {
+		l.PublicIP, l.PublicIPv6 = ext.PublicIP, ext.PublicIPv6
+	}
+	links, err := a.src.Links()
+	if err != nil {
+		a.d.log.WithError(err).Warn("list interfaces for lease admission")
+	}
+	vxlanDevs := map[int]bool{}
+	for _, lk := range links {
+		if lk.Kind == "vxlan" && (lk.Name == vxlan.DeviceName(a.d.cfg.Backend.VNI) || lk.Name == vxlan.DeviceNameV6(a.d.cfg.Backend.VNI)) {
+			vxlanDevs[lk.Index] = true
+		}
+		if lk.Loopback {
+			continue
+		}
+		for _, p := range lk.Addrs {
+			if !p.Addr().IsLinkLocalUnicast() {
+				l.Addrs = append(l.Addrs, p.Addr())
+			}
+		}
+	}
+	l.Routes = a.foreignRoutes(vxlanDevs)
+	return l
+}
+
+// foreignRoutes lists the main table's routes that weft did not install:
+// not ours (proto 87) and not on our devices (flanneld's there are ours to
+// replace), default routes aside.
+func (a *admission) foreignRoutes(ours map[int]bool) []subnet.Route {
+	fams := []dataplane.Family{dataplane.IPv4}
+	if a.d.cfg.EnableIPv6 {
+		fams = append(fams, dataplane.IPv6)
+	}
+	var out []subnet.Route
+	for _, f := range fams {
+		routes, err := a.src.Routes(f)
+		if err != nil {
+			a.d.log.WithError(err).Warn("list routes for lease admission")
+			continue
+		}
+		for _, r := range routes {
+			if r.Protocol == vxlan.RouteProtocol || ours[r.LinkIndex] || r.Dst.Bits() == 0 {
+				continue
+			}
+			out = append(out, subnet.Route{Dst: r.Dst, Gw: r.Gw})
+		}
+	}
+	slices.SortFunc(out, func(x, y subnet.Route) int {
+		if c := x.Dst.Addr().Compare(y.Dst.Addr()); c != 0 {
+			return c
+		}
+		return x.Dst.Bits() - y.Dst.Bits()
+	})
+	return out
+}
+
+// endpointAddrs resolves the etcd endpoints' hosts. A name that does not
+// resolve now is skipped: it cannot be covered by a route we would add.
+func endpointAddrs(ctx context.Context, endpoints []string) []netip.Addr {
+	var out []netip.Addr
+	for _, e := range endpoints {
+		host := e
+		if u, err := url.Parse(e); err == nil && u.Host != "" {
+			host = u.Hostname()
+		} else if h, _, err := net.SplitHostPort(e); err == nil {
+			host = h
+		}
+		if a, err := netip.ParseAddr(host); err == nil {
+			out = append(out, a.Unmap())
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		cancel()
+		if err == nil {
+			for _, a := range addrs {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+func sameLocal(a, b subnet.Local) bool {
+	return a.Subnet == b.Subnet && a.IPv6Subnet == b.IPv6Subnet && a.PublicIP == b.PublicIP &&
+		a.PublicIPv6 == b.PublicIPv6 && slices.Equal(a.VTEPMACs, b.VTEPMACs) && slices.Equal(a.Addrs, b.Addrs) &&
+		slices.Equal(a.Endpoints, b.Endpoints) && slices.Equal(a.Routes, b.Routes)
+}
