@@ -203,3 +203,27 @@ func TestCRIPluginMatrix(t *testing.T) {
 		}
 	}
 }
+
+// TestCRICleanupAfterContainerdStopped: with containerd gone and its pods
+// still running (their shims outlive it), Close still finds and removes
+// the shims, pause processes, cgroups, mounts and pod namespaces.
+func TestCRICleanupAfterContainerdStopped(t *testing.T) {
+	c := newCluster(t, cluster.Options{Nodes: 1})
+	cd := startContainerd(t, c.Nodes[0], cluster.ContainerdOptions{})
+	waitNetworkReady(t, cd, true)
+	runPod(t, cd, "a")
+	if err := cd.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := cd.Leftovers()
+	t.Logf("before Close: %s", strings.Join(before, "; "))
+	if len(before) < 3 { // shim processes, mounts, cgroups, netns
+		t.Errorf("with containerd stopped and a pod running, Leftovers finds only %v", before)
+	}
+	if err := cd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := cd.Leftovers(); len(left) > 0 {
+		t.Errorf("after Close: %s", strings.Join(left, "; "))
+	}
+}

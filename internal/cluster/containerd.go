@@ -50,6 +50,9 @@ type Containerd struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	netnss map[string]bool // every pod namespace name seen: removed at Close, checked by Leftovers
+	// shimSockets are the shims' sockets Close found: they live outside
+	// Dir, in containerd's fixed /run/containerd/s.
+	shimSockets []string
 }
 
 // containerdStartTimeout bounds the wait for the CRI socket to answer.
@@ -178,6 +181,10 @@ func (cd *Containerd) config() string {
 		"  bin_dirs = [" + q(cd.Node.c.opts.BinDir) + ", " + q(cd.opts.CNIPath) + "]",
 		"  conf_dir = " + q(filepath.Join(cd.Dir, "net.d")),
 		"  max_conf_num = 1",
+		// runc keeps container state under /run/containerd/runc by
+		// default, shared by every containerd on the machine.
+		"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]",
+		"  Root = " + q(filepath.Join(cd.Dir, "runc")),
 		"",
 	}, "\n")
 }

@@ -6,6 +6,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,7 +51,7 @@ func (cd *Containerd) Close() error {
 	if err := cd.Stop(30 * time.Second); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, cd.killShims(), cd.removeCgroups(), unmountUnder(cd.Dir))
+	errs = append(errs, cd.killShims(), cd.removeShimSockets(), cd.removeCgroups(), unmountUnder(cd.Dir))
 	cd.mu.Lock()
 	var nss []string
 	for ns := range cd.netnss {
@@ -84,6 +85,38 @@ func (cd *Containerd) killShims() error {
 		return err
 	}
 	return killAndWait(pids)
+}
+
+// removeShimSockets removes the sockets of this containerd's shims. A
+// shim removes its own when it exits cleanly, but not when killed. The
+// socket lives in containerd's fixed /run/containerd/s; containerd records
+// its address in the shim's bundle, under our state dir (bootstrap.json).
+func (cd *Containerd) removeShimSockets() error {
+	files, err := filepath.Glob(filepath.Join(cd.Dir, "state", "io.containerd.runtime.v2.task", "*", "*", "bootstrap.json"))
+	if err != nil {
+		return fmt.Errorf("containerd %s: shim addresses: %w", cd.Node.Name, err)
+	}
+	var errs []error
+	for _, f := range files {
+		var boot struct {
+			Address string `json:"address"`
+		}
+		b, err := os.ReadFile(f)
+		if err != nil || json.Unmarshal(b, &boot) != nil {
+			continue
+		}
+		sock, ok := strings.CutPrefix(boot.Address, "unix://")
+		if !ok {
+			continue
+		}
+		cd.mu.Lock()
+		cd.shimSockets = append(cd.shimSockets, sock)
+		cd.mu.Unlock()
+		if err := os.Remove(sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("containerd %s: remove shim socket: %w", cd.Node.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // findProcs returns the PIDs whose command line match accepts.
@@ -282,6 +315,11 @@ func (cd *Containerd) Leftovers() []string {
 	for ns := range cd.netnss {
 		if _, err := os.Stat(netns.Path(ns)); err == nil {
 			left = append(left, "netns "+ns)
+		}
+	}
+	for _, sock := range cd.shimSockets {
+		if _, err := os.Stat(sock); err == nil {
+			left = append(left, "shim socket "+sock)
 		}
 	}
 	if _, err := os.Stat(cd.Dir); err == nil {
