@@ -13,6 +13,39 @@ import (
 	"github.com/weft-net/weft/subnet"
 )
 
+// admit runs lease admission as weftd does on this node (the etcd
+// endpoints aside: doctor does not resolve them), reports each rejected
+// lease, and returns the leases weftd programs.
+func (v *nodeView) admit() []subnet.Lease {
+	var local subnet.Local
+	if v.own != nil {
+		local.Subnet, local.IPv6Subnet = v.own.Subnet, v.own.IPv6Subnet
+		local.PublicIP, local.PublicIPv6 = v.own.Attrs.PublicIP, v.own.Attrs.PublicIPv6
+		for _, data := range [][]byte{v.own.Attrs.BackendData, v.own.Attrs.BackendV6Data} {
+			if d, err := subnet.DecodeVXLANData(data); err == nil {
+				local.VTEPMACs = append(local.VTEPMACs, d.VtepMAC)
+			}
+		}
+	}
+	local.Addrs, local.Routes = vxlan.NodeFacts(v.links, slices.Concat(v.routes[dataplane.IPv4], v.routes[dataplane.IPv6]),
+		v.cfg.Backend.VNI)
+	res := subnet.Admit(v.cfg, local, v.leases)
+	for _, r := range res.Rejected {
+		if r.Reason == subnet.ReasonOutsideNetwork || r.Reason == subnet.ReasonSubnetLen {
+			continue // the config check reports these as misfits, with their own fix
+		}
+		v.add(finding{Check: "lease", Subject: r.Lease.Key(), Problem: "rejected",
+			Detail: fmt.Sprintf("weftd does not program this lease (%s): %s", r.Reason, r.Detail),
+			Fix:    "if the key is stray, delete it (etcdctl del <prefix>/subnets/" + r.Lease.Key() + "); troubleshooting.md explains each reason"})
+	}
+	for _, l := range res.Admitted {
+		if len(l.Attrs.BackendData) > 0 || len(l.Attrs.BackendV6Data) > 0 {
+			v.admitted++ // a reservation without data yet is no peer
+		}
+	}
+	return res.Admitted
+}
+
 // checkEntries compares the neighbour, FDB and route entries of every
 // usable device with what weftd's own planner (vxlan.Plan) wants for the
 // peers in etcd.
@@ -37,7 +70,7 @@ func (v *nodeView) checkEntries(usable []*famView) {
 	if v.cfg.Backend.DirectRouting {
 		local.Direct = v.byIndex[local.Underlay].Addrs
 	}
-	peers, problems := vxlan.Plan(local, v.leases)
+	peers, problems := vxlan.Plan(local, v.admit())
 	for _, p := range problems {
 		v.add(finding{Check: "lease", Subject: p.Subnet.String(), Problem: "unusable",
 			Detail: fmt.Sprintf("peers skip this lease: %v", p.Err),

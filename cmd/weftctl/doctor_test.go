@@ -257,7 +257,7 @@ func TestDoctorDrift(t *testing.T) {
 		{name: "unusable peer lease", break_: func(n *testNode) {
 			n.rawLease("10.244.30.0-24", `{"PublicIP":"198.18.0.30","BackendType":"vxlan","BackendData":{"VNI":1}}`)
 		},
-			want: []string{"lease 10.244.30.0/24 unusable"}},
+			want: []string{"lease 10.244.30.0-24 rejected"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg

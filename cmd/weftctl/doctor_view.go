@@ -35,6 +35,7 @@ type nodeView struct {
 	ttlErr   error
 
 	findings []finding
+	admitted int // peers: admitted leases that carry backend data
 }
 
 // famView is one address family's device and its entries.
@@ -173,7 +174,7 @@ func (v *nodeView) report() doctorReport {
 			r.Node.IPv6Subnet = v.own.IPv6Subnet.String()
 		}
 		r.Node.EtcdLeaseID = leaseIDString(v.own.LeaseID)
-		r.Node.Peers = len(subnet.Peers(v.leases, *v.own))
+		r.Node.Peers = v.admitted
 		switch {
 		case v.own.Reserved():
 			r.Node.ExpiresIn = expiresReserved

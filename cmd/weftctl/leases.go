@@ -41,6 +41,9 @@ type leaseRow struct {
 	ExpiresIn   string `json:"expiresIn"`
 	TTLSeconds  int64  `json:"ttlSeconds,omitempty"`
 	EtcdLeaseID string `json:"etcdLeaseID,omitempty"`
+	// Rejected is why weftd does not program this lease on any node (the
+	// global stage of admission), absent when it is a peer.
+	Rejected *rejectedLease `json:"rejected,omitempty"`
 
 	ttl time.Duration
 }
@@ -64,6 +67,43 @@ func newLeaseRow(l subnet.Lease) leaseRow {
 		r.ExpiresIn = expiresReserved
 	}
 	return r
+}
+
+// rejectedLease is a lease admission rejects, in weftctl's output.
+type rejectedLease struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}
+
+// markRejected runs the global stage of admission (what every node decides
+// from etcd alone) over the leases and marks the rows it rejects. Without
+// a readable config there is nothing to admit against: no row is marked.
+func markRejected(ctx context.Context, reg subnet.Registry, leases []subnet.Lease, rows []leaseRow) {
+	cfg, err := reg.GetConfig(ctx)
+	if err != nil {
+		return
+	}
+	byKey := make(map[string]int, len(rows))
+	for i := range rows {
+		byKey[rows[i].Key] = i
+	}
+	for _, r := range subnet.Admit(cfg, subnet.Local{}, leases).Rejected {
+		if i, ok := byKey[r.Lease.Key()]; ok {
+			rows[i].Rejected = &rejectedLease{Reason: string(r.Reason), Detail: r.Detail}
+		}
+	}
+}
+
+// admissionCell is the PEER column: "yes", "pending" for a reservation
+// whose node has not written its data yet, or why every weftd rejects it.
+func (r leaseRow) admissionCell() string {
+	switch {
+	case r.Rejected != nil:
+		return "no: " + r.Rejected.Reason
+	case r.Reserved && r.VtepMAC == "" && r.IPv6VtepMAC == "":
+		return "pending"
+	}
+	return "yes"
 }
 
 // setTTL records a TTL lookup's result; only expiry is not an error.
@@ -119,6 +159,7 @@ func leaseRows(ctx context.Context, reg subnet.Registry, leases []subnet.Lease) 
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	markRejected(ctx, reg, leases, rows)
 	return rows, nil
 }
 
@@ -154,9 +195,9 @@ func leaseTable(w io.Writer, rows []leaseRow) error {
 	dual := slices.ContainsFunc(rows, func(r leaseRow) bool { return r.IPv6Subnet != "" })
 	tw := newTable(w)
 	if dual {
-		row(tw, "SUBNET", "IPV6 SUBNET", "PUBLIC IP", "PUBLIC IPV6", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE")
+		row(tw, "SUBNET", "IPV6 SUBNET", "PUBLIC IP", "PUBLIC IPV6", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE", "PEER")
 	} else {
-		row(tw, "SUBNET", "PUBLIC IP", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE")
+		row(tw, "SUBNET", "PUBLIC IP", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE", "PEER")
 	}
 	for _, r := range rows {
 		cells := []string{r.Subnet}
@@ -167,7 +208,7 @@ func leaseTable(w io.Writer, rows []leaseRow) error {
 		if dual {
 			cells = append(cells, orDash(r.PublicIPv6))
 		}
-		cells = append(cells, orDash(r.VtepMAC), orDash(r.Backend), r.expiresCell(), orDash(r.EtcdLeaseID))
+		cells = append(cells, orDash(r.VtepMAC), orDash(r.Backend), r.expiresCell(), orDash(r.EtcdLeaseID), r.admissionCell())
 		row(tw, cells...)
 	}
 	return tw.Flush()

@@ -160,3 +160,30 @@ func watchSummary(t *testing.T, format, s string) []string {
 	}
 	return got
 }
+
+// TestLeasesRejected: stray keys show why every weftd refuses to program
+// them (the global stage of admission), in the table and in JSON.
+func TestLeasesRejected(t *testing.T) {
+	e := newEnv(t)
+	e.putConfig(testConfig)
+	e.lease("10.244.1.0-24", "198.18.0.1", "0a:00:00:00:00:01", time.Hour)
+	e.lease("10.99.0.0-24", "198.19.0.11", "aa:bb:cc:dd:ee:11", time.Hour)
+	e.lease("10.244.2.0-25", "198.19.0.12", "aa:bb:cc:dd:ee:12", time.Hour)
+	var rows []leaseRow
+	if err := json.Unmarshal([]byte(e.mustRun("leases", "-o", "json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"10.244.1.0/24": "", "10.99.0.0/24": "outside-network", "10.244.2.0/25": "subnet-length"}
+	for _, r := range rows {
+		got := ""
+		if r.Rejected != nil {
+			got = r.Rejected.Reason
+		}
+		if got != want[r.Subnet] {
+			t.Errorf("lease %s: rejected %q, want %q", r.Subnet, got, want[r.Subnet])
+		}
+	}
+	if table := e.mustRun("leases"); !strings.Contains(table, "no: outside-network") {
+		t.Errorf("table does not show the rejection:\n%s", table)
+	}
+}

@@ -141,53 +141,20 @@ func (a *admission) local(ctx context.Context) subnet.Local {
 	if err != nil {
 		a.d.log.WithError(err).Warn("list interfaces for lease admission")
 	}
-	vxlanDevs := map[int]bool{}
-	for _, lk := range links {
-		if lk.Kind == "vxlan" && (lk.Name == vxlan.DeviceName(a.d.cfg.Backend.VNI) || lk.Name == vxlan.DeviceNameV6(a.d.cfg.Backend.VNI)) {
-			vxlanDevs[lk.Index] = true
-		}
-		if lk.Loopback {
-			continue
-		}
-		for _, p := range lk.Addrs {
-			if !p.Addr().IsLinkLocalUnicast() {
-				l.Addrs = append(l.Addrs, p.Addr())
-			}
-		}
-	}
-	l.Routes = a.foreignRoutes(vxlanDevs)
-	return l
-}
-
-// foreignRoutes lists the main table's routes that weft did not install:
-// not ours (proto 87) and not on our devices (flanneld's there are ours to
-// replace), default routes aside.
-func (a *admission) foreignRoutes(ours map[int]bool) []subnet.Route {
 	fams := []dataplane.Family{dataplane.IPv4}
 	if a.d.cfg.EnableIPv6 {
 		fams = append(fams, dataplane.IPv6)
 	}
-	var out []subnet.Route
+	var routes []dataplane.Route
 	for _, f := range fams {
-		routes, err := a.src.Routes(f)
+		rs, err := a.src.Routes(f)
 		if err != nil {
 			a.d.log.WithError(err).Warn("list routes for lease admission")
-			continue
 		}
-		for _, r := range routes {
-			if r.Protocol == vxlan.RouteProtocol || ours[r.LinkIndex] || r.Dst.Bits() == 0 {
-				continue
-			}
-			out = append(out, subnet.Route{Dst: r.Dst, Gw: r.Gw})
-		}
+		routes = append(routes, rs...)
 	}
-	slices.SortFunc(out, func(x, y subnet.Route) int {
-		if c := x.Dst.Addr().Compare(y.Dst.Addr()); c != 0 {
-			return c
-		}
-		return x.Dst.Bits() - y.Dst.Bits()
-	})
-	return out
+	l.Addrs, l.Routes = vxlan.NodeFacts(links, routes, a.d.cfg.Backend.VNI)
+	return l
 }
 
 // endpointAddrs resolves the etcd endpoints' hosts. A name that does not
