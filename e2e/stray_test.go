@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -535,4 +536,232 @@ func TestStrayLeaseCoversUnderlay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// putIgnoreLease rewrites key in place, keeping it bound to whatever etcd
+// lease holds it (etcdctl put --ignore-lease), and returns the revision.
+func putIgnoreLease(t *testing.T, cl *clientv3.Client, key, value string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := cl.Put(ctx, key, value, clientv3.WithIgnoreLease())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Header.Revision
+}
+
+func putPlain(t *testing.T, cl *clientv3.Client, key, value string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := cl.Put(ctx, key, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Header.Revision
+}
+
+// A node's own key: a foreign value written into it while it stays bound
+// to the node's etcd lease is written back; a reservation of our PublicIP
+// put by hand is adopted; a key fought over stops the defence. On the code
+// before 2f8fafa the owner never rewrote its key (peers re-pointed its
+// subnet indefinitely) and stayed ready: every subtest fails there.
+//
+// Nodes 1-3 run weftd; node4's namespace hosts the second weftd of the
+// last subtest.
+func TestOwnLeaseDefended(t *testing.T) {
+	c := newCluster(t, cluster.Options{Nodes: 4, NoWeftd: true})
+	nodes := c.Nodes[:3]
+	for _, n := range nodes {
+		if err := n.StartWeftd(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pods []*cluster.Pod
+	for _, n := range nodes {
+		if err := n.WaitReady(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, addPod(t, n, "p1"))
+	}
+	mustReach(t, pods)
+	cl := etcdClient(t, c)
+	n1, n2, n3, n4 := c.Nodes[0], c.Nodes[1], c.Nodes[2], c.Nodes[3]
+
+	t.Run("foreign overwrite of a bound key is written back", func(t *testing.T) {
+		sn := subnetOf(t, n1)
+		key := nodeKey(c, sn)
+		orig, lid, _, ok := getKV(t, cl, key)
+		if !ok || lid == 0 {
+			t.Fatalf("node1's key %s: present %v, etcd lease %x", key, ok, lid)
+		}
+		mac := vtepMAC(t, n1)
+		const foreignMAC = "02:00:00:00:0d:01"
+		before, _ := metricValue(n1, "weft_lease_defended_total")
+		putIgnoreLease(t, cl, key, strayJSON("198.18.0.91", foreignMAC, 1))
+		waitFor(t, 20*time.Second, "node1 writes its value back", func() (bool, string) {
+			v, l, _, _ := getKV(t, cl, key)
+			return v == orig && l == lid, fmt.Sprintf("%s (lease %x)", v, l)
+		})
+		for _, n := range []*cluster.Node{n2, n3} {
+			waitFor(t, 20*time.Second, n.Name+" points node1's subnet at node1 again", func() (bool, string) {
+				return neighMAC(n, sn.Addr()) == mac && fdbHas(n, mac, n1.IP) && !fdbHasMAC(n, foreignMAC), overlayState(n)
+			})
+		}
+		if v := mustMetric(t, n1, "weft_lease_defended_total"); v < before+1 {
+			t.Errorf("weft_lease_defended_total %v, want >= %v", v, before+1)
+		}
+		if logLines(n1, "our lease key was rewritten by someone else; wrote our value back", "198.18.0.91") == 0 {
+			t.Error("node1 did not warn about the rewrite naming what it found")
+		}
+		waitFor(t, 20*time.Second, "node1 ready", func() (bool, string) {
+			code, body := readyz(n1)
+			return code == http.StatusOK, body
+		})
+		mustReach(t, pods)
+	})
+
+	t.Run("reservation of our PublicIP put by hand is adopted", func(t *testing.T) {
+		sn := subnetOf(t, n1)
+		key := nodeKey(c, sn)
+		orig, _, _, _ := getKV(t, cl, key)
+		mac := vtepMAC(t, n1)
+		// adopted: the key stays lease-less, holds our value, node1 stays
+		// ready and nobody writes the key again (no fight) over ~5 s.
+		adopted := func(t *testing.T) {
+			t.Helper()
+			waitFor(t, 20*time.Second, "node1 adopts the reservation", func() (bool, string) {
+				v, l, _, _ := getKV(t, cl, key)
+				return l == 0 && v == orig, fmt.Sprintf("%s (lease %x)", v, l)
+			})
+			_, _, rev, _ := getKV(t, cl, key)
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+				v, l, r, ok := getKV(t, cl, key)
+				if !ok || l != 0 || r != rev || !strings.Contains(v, mac) {
+					t.Fatalf("reservation fought over: %s (lease %x, revision %d, was %d)", v, l, r, rev)
+				}
+				if code, body := readyz(n1); code != http.StatusOK {
+					t.Fatalf("node1 not ready with an adopted reservation: %s", body)
+				}
+			}
+			mustReach(t, pods)
+		}
+		t.Run("our value", func(t *testing.T) {
+			putPlain(t, cl, key, orig)
+			adopted(t)
+		})
+		t.Run("changed BackendData", func(t *testing.T) {
+			putPlain(t, cl, key, strings.Replace(orig, mac, "02:00:00:00:0d:02", 1))
+			adopted(t)
+			if logLines(n1, "our lease key was made a reservation with another value; adopted it") == 0 {
+				t.Error("node1 did not warn that the reservation had another value")
+			}
+		})
+		if logLines(n1, "fought over") > 0 {
+			t.Error("node1 took a reservation for a fight")
+		}
+	})
+
+	t.Run("three foreign rewrites stop the defence", func(t *testing.T) {
+		sn := subnetOf(t, n2)
+		key := nodeKey(c, sn)
+		orig, lid, _, _ := getKV(t, cl, key)
+		var rev int64
+		var foreignMAC string
+		for i := 1; i <= 3; i++ {
+			foreignMAC = fmt.Sprintf("02:00:00:00:0e:%02x", i)
+			rev = putIgnoreLease(t, cl, key, strayJSON(fmt.Sprintf("198.18.0.%d", 100+i), foreignMAC, 1))
+			if i < 3 {
+				waitFor(t, 20*time.Second, fmt.Sprintf("node2 writes back rewrite %d", i), func() (bool, string) {
+					v, l, _, _ := getKV(t, cl, key)
+					return v == orig && l == lid, v
+				})
+			}
+		}
+		waitFor(t, 20*time.Second, "node2 not ready naming the foreign VtepMAC and revision", func() (bool, string) {
+			code, body := readyz(n2)
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "lease: foreign: ") &&
+				strings.Contains(body, foreignMAC) && strings.Contains(body, strconv.FormatInt(rev, 10)), fmt.Sprintf("%d %s", code, body)
+		})
+		if v := mustMetric(t, n2, "weft_ready"); v != 0 {
+			t.Errorf("weft_ready %v while /readyz fails", v)
+		}
+		if logLines(n2, "fought over; stopped defending") == 0 {
+			t.Error("node2 did not log that it stopped defending")
+		}
+		// Peers follow etcd (to the foreign value); nobody flaps: the key
+		// is not written again and no node's overlay entries change.
+		for _, n := range []*cluster.Node{n1, n3} {
+			waitFor(t, 20*time.Second, n.Name+" follows etcd", func() (bool, string) {
+				return neighMAC(n, sn.Addr()) == foreignMAC, overlayState(n)
+			})
+		}
+		stable(t, nodes, 5*time.Second)
+		if _, _, r, _ := getKV(t, cl, key); r != rev {
+			t.Errorf("node2's key written again after the defence stopped (revision %d, was %d)", r, rev)
+		}
+		if code, _ := readyz(n2); code != http.StatusServiceUnavailable {
+			t.Errorf("node2 ready again while its key holds a foreign value")
+		}
+	})
+
+	t.Run("second weftd with our PublicIP", func(t *testing.T) {
+		// node4 runs weftd with --public-ip of node3 and a flannel.1 made
+		// beforehand with another MAC.
+		sn := subnetOf(t, n3)
+		key := nodeKey(c, sn)
+		orig, lid, _, _ := getKV(t, cl, key)
+		mac3 := vtepMAC(t, n3)
+		const mac4 = "02:00:00:00:0f:04"
+		for _, args := range [][]string{
+			{"ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", n4.IP.String(), "dev", "eth0", "dstport", "8472", "nolearning"},
+			{"ip", "link", "set", "flannel.1", "address", mac4, "up"},
+		} {
+			if _, err := n4.Exec(args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := n4.StartWeftd("--public-ip", n3.IP.String()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = n4.StopWeftd(syscall.SIGTERM, 30*time.Second) })
+		// node4 finds node3's key by its PublicIP, renews node3's etcd lease
+		// and writes its own VtepMAC into the key; node3 sees another
+		// VtepMAC under its PublicIP: a conflict, not a rewrite to fight.
+		waitFor(t, 30*time.Second, "node3 not ready naming node4's VtepMAC", func() (bool, string) {
+			code, body := readyz(n3)
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "lease: foreign: ") &&
+				strings.Contains(body, mac4), fmt.Sprintf("%d %s", code, body)
+		})
+		if logLines(n3, "fought over; stopped defending", mac4) == 0 {
+			t.Error("node3 did not log the conflict naming node4's VtepMAC")
+		}
+		_, _, rev, _ := getKV(t, cl, key)
+		stable(t, []*cluster.Node{n1, n3, n4}, 5*time.Second)
+		v, l, r, _ := getKV(t, cl, key)
+		if r != rev {
+			t.Errorf("the key is still being written (revision %d, was %d): %s", r, rev, v)
+		}
+		t.Logf("node3's key after the conflict: %s (etcd lease %x, node3's %x; node3 wrote %s)", v, l, lid, orig)
+		// The other side reports it too (issue 11: "both report it"): node4
+		// took over a key bound to another node's live etcd lease, holding
+		// another VtepMAC under the same PublicIP.
+		c4, b4 := readyz(n4)
+		reported := c4 != http.StatusOK || logLines(n4, "level=warning", mac3) > 0 || logLines(n4, "level=error", mac3) > 0
+		if !reported {
+			t.Errorf("node4 (second weftd with node3's PublicIP) reports nothing: /readyz %d %q, no warning naming node3's VtepMAC %s; its log:\n%s",
+				c4, b4, mac3, tailLog(n4, 15))
+		}
+	})
+}
+
+// tailLog returns the last n lines of the node's weftd log.
+func tailLog(nd *cluster.Node, n int) string {
+	b, _ := os.ReadFile(nd.LogFile())
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
