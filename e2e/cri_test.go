@@ -36,6 +36,7 @@ func TestCRINetworkReadyAndReleaseWithoutWeftd(t *testing.T) {
 	}{
 		{"not ready before weftd", func(t *testing.T) {
 			cond := waitNetworkReady(t, cd, false)
+			t.Logf("NetworkReady before weftd: %+v", cond)
 			if !strings.Contains(cond.Message, "is weftd running on this node?") {
 				t.Errorf("NetworkReady message %q does not point at weftd", cond.Message)
 			}
