@@ -89,7 +89,12 @@ type Admission struct {
 // without promoting anyone. Pure; O(N log N).
 func Admit(cfg *Config, local Local, leases []Lease) Admission {
 	a := NewAdmitter(cfg, local)
-	a.Reset(leases)
+	a.reset(leases)
+	for _, c := range a.byKey {
+		if isRejected(c) {
+			a.counts[c.v.reason]++
+		}
+	}
 	return a.Result()
 }
 

@@ -61,6 +61,12 @@ func NewAdmitter(cfg *Config, local Local) *Admitter {
 // Reset replaces every lease held and returns the change from before.
 func (a *Admitter) Reset(leases []Lease) Delta {
 	prev := a.snapshot()
+	a.reset(leases)
+	return a.delta(prev, a.byKey)
+}
+
+// reset rebuilds the state from leases: O(N log N).
+func (a *Admitter) reset(leases []Lease) {
 	a.byKey = make(map[string]*cand, len(leases))
 	a.claims = make(map[netip.Prefix][]*cand, len(leases))
 	all := make([]*cand, 0, len(leases))
@@ -82,7 +88,6 @@ func (a *Admitter) Reset(leases []Lease) Delta {
 	for _, c := range all {
 		c.v = a.decide(c)
 	}
-	return a.delta(prev, a.byKey)
 }
 
 // SetLocal changes what the node knows of itself (our own lease, addresses,
@@ -338,7 +343,17 @@ func (a *Admitter) delta(prev, cur map[string]*cand) Delta {
 
 func (a *Admitter) deltaOf(prev, cur map[string]*cand) Delta {
 	var d Delta
-	var added []Event
+	// Sorted by the keys at hand: Lease.Key() formats a string per call.
+	type keyed struct {
+		k  string
+		ev Event
+	}
+	var removed, added []keyed
+	type keyedRejection struct {
+		k string
+		r Rejection
+	}
+	var rejected []keyedRejection
 	for k, p := range prev {
 		c := cur[k]
 		if isRejected(p) {
@@ -350,21 +365,26 @@ func (a *Admitter) deltaOf(prev, cur map[string]*cand) Delta {
 		wasIn := p != nil && p.v.admitted
 		isIn := c != nil && c.v.admitted
 		if wasIn && !isIn {
-			d.Events = append(d.Events, RemovedEvent(p.l))
+			removed = append(removed, keyed{k, RemovedEvent(p.l)})
 		}
 		if isIn && (!wasIn || !sameLease(p.l, c.l)) {
-			added = append(added, Event{Type: EventAdded, Lease: c.l})
+			added = append(added, keyed{k, Event{Type: EventAdded, Lease: c.l}})
 		}
 		if isRejected(c) &&
 			(!isRejected(p) || p.v.reason != c.v.reason || p.v.detail != c.v.detail || !attrsEqual(p.l.Attrs, c.l.Attrs)) {
-			d.Rejected = append(d.Rejected, Rejection{Lease: c.l, Reason: c.v.reason, Detail: c.v.detail})
+			rejected = append(rejected, keyedRejection{k, Rejection{Lease: c.l, Reason: c.v.reason, Detail: c.v.detail}})
 		}
 	}
-	byKey := func(x, y Event) int { return strings.Compare(x.Lease.Key(), y.Lease.Key()) }
-	slices.SortFunc(d.Events, byKey)
+	byKey := func(x, y keyed) int { return strings.Compare(x.k, y.k) }
+	slices.SortFunc(removed, byKey)
 	slices.SortFunc(added, byKey)
-	d.Events = append(d.Events, added...)
-	slices.SortFunc(d.Rejected, func(x, y Rejection) int { return strings.Compare(x.Lease.Key(), y.Lease.Key()) })
+	for _, e := range slices.Concat(removed, added) {
+		d.Events = append(d.Events, e.ev)
+	}
+	slices.SortFunc(rejected, func(x, y keyedRejection) int { return strings.Compare(x.k, y.k) })
+	for _, r := range rejected {
+		d.Rejected = append(d.Rejected, r.r)
+	}
 	return d
 }
 

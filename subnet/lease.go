@@ -116,16 +116,76 @@ type VXLANData struct {
 	VtepMAC MAC
 }
 
-// DecodeVXLANData decodes BackendData; an empty message is an error naming it.
+// DecodeVXLANData decodes BackendData; an empty message is an error naming
+// it. flannel and weft write {"VNI":<n>,"VtepMAC":"xx:xx:xx:xx:xx:xx"}; that
+// exact form is read without encoding/json, which admitting and planning
+// 5,000 peers would otherwise spend most of their time in. Anything else
+// goes through encoding/json, with the same result.
 func DecodeVXLANData(m json.RawMessage) (VXLANData, error) {
 	var d VXLANData
 	if len(m) == 0 {
 		return d, fmt.Errorf("BackendData missing")
 	}
+	if d, ok := fastVXLANData(m); ok {
+		return d, nil
+	}
+	return decodeVXLANJSON(m)
+}
+
+func decodeVXLANJSON(m json.RawMessage) (VXLANData, error) {
+	var d VXLANData
 	if err := json.Unmarshal(m, &d); err != nil {
 		return d, fmt.Errorf("BackendData %s: %w", m, describeJSONError(err))
 	}
 	return d, nil
+}
+
+func fastVXLANData(s []byte) (d VXLANData, ok bool) {
+	const head, mid, tail = `{"VNI":`, `,"VtepMAC":"`, `"}`
+	if !bytes.HasPrefix(s, []byte(head)) {
+		return d, false
+	}
+	s = s[len(head):]
+	digits := 0
+	var vni uint64
+	for digits < len(s) && digits < 10 && s[digits] >= '0' && s[digits] <= '9' {
+		vni = vni*10 + uint64(s[digits]-'0')
+		digits++
+	}
+	// JSON numbers have no leading zeros; VNI is a uint32.
+	if digits == 0 || (digits > 1 && s[0] == '0') || vni > 1<<32-1 {
+		return d, false
+	}
+	s = s[digits:]
+	if len(s) != len(mid)+17+len(tail) || !bytes.HasPrefix(s, []byte(mid)) || !bytes.HasSuffix(s, []byte(tail)) {
+		return d, false
+	}
+	s = s[len(mid) : len(mid)+17]
+	for i := range d.VtepMAC {
+		if i > 0 && s[3*i-1] != ':' {
+			return d, false
+		}
+		hi, ok1 := unhex(s[3*i])
+		lo, ok2 := unhex(s[3*i+1])
+		if !ok1 || !ok2 {
+			return d, false
+		}
+		d.VtepMAC[i] = hi<<4 | lo
+	}
+	d.VNI = uint32(vni)
+	return d, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // MAC is a hardware address that encodes as "aa:bb:cc:dd:ee:ff" in JSON

@@ -4,7 +4,6 @@
 package vxlan
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -176,61 +175,9 @@ func sameErr(a, b error) bool {
 	return (a == nil) == (b == nil) && (a == nil || a.Error() == b.Error())
 }
 
-// vtepMAC reads the VtepMAC of a BackendData. flannel and weft write it as
-// {"VNI":<n>,"VtepMAC":"xx:xx:xx:xx:xx:xx"}; that exact form is read
-// without encoding/json, which planning 5,000 peers would otherwise spend
-// most of its time in. Anything else goes through subnet.DecodeVXLANData.
+// vtepMAC reads the VtepMAC of a BackendData (subnet.DecodeVXLANData reads
+// flannel's exact form without encoding/json).
 func vtepMAC(data []byte) (subnet.MAC, error) {
-	if m, ok := fastVTEPMAC(data); ok {
-		return m, nil
-	}
 	d, err := subnet.DecodeVXLANData(data)
 	return d.VtepMAC, err
-}
-
-func fastVTEPMAC(s []byte) (m subnet.MAC, ok bool) {
-	const head, mid, tail = `{"VNI":`, `,"VtepMAC":"`, `"}`
-	if !bytes.HasPrefix(s, []byte(head)) {
-		return m, false
-	}
-	s = s[len(head):]
-	digits := 0
-	var vni uint64
-	for digits < len(s) && digits < 10 && s[digits] >= '0' && s[digits] <= '9' {
-		vni = vni*10 + uint64(s[digits]-'0')
-		digits++
-	}
-	// JSON numbers have no leading zeros; VNI is a uint32.
-	if digits == 0 || (digits > 1 && s[0] == '0') || vni > 1<<32-1 {
-		return m, false
-	}
-	s = s[digits:]
-	if len(s) != len(mid)+17+len(tail) || !bytes.HasPrefix(s, []byte(mid)) || !bytes.HasSuffix(s, []byte(tail)) {
-		return m, false
-	}
-	s = s[len(mid) : len(mid)+17]
-	for i := range m {
-		if i > 0 && s[3*i-1] != ':' {
-			return m, false
-		}
-		hi, ok1 := unhex(s[3*i])
-		lo, ok2 := unhex(s[3*i+1])
-		if !ok1 || !ok2 {
-			return m, false
-		}
-		m[i] = hi<<4 | lo
-	}
-	return m, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
