@@ -75,4 +75,3 @@ func gwOfMAC(t *testing.T, peers []subnet.Lease, m string) string {
 	t.Fatalf("no peer with MAC %s", m)
 	return ""
 }
-
