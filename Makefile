@@ -34,7 +34,7 @@ export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
 export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help build cni-plugins cni-matrix cri deps test unit e2e bench bench-doc demo lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help build cni-plugins cni-matrix cri deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,9 @@ bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newes
 
 demo: deps build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
 	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist
+
+demo-containerd: deps build cni-plugins cri ## the demo with pods made through a containerd per node (CRI, crictl), as kubelet makes them (root)
+	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist --runtime containerd --cri-bin-dir $(CRI_BIN)
 
 $(GOLANGCI):
 	@mkdir -p $(TOOLS)

@@ -32,8 +32,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	nodes := fs.Int("nodes", 3, "number of nodes")
 	pods := fs.Int("pods", 2, "pods per node")
 	keep := fs.Bool("keep", false, "keep the cluster running until Ctrl-C, to explore it")
+	rt := fs.String("runtime", "libcni", `who creates the pods: "libcni" (the CNI library, fast) or "containerd" (a containerd per node, pods made through its CRI with crictl, as kubelet does)`)
+	criBin := fs.String("cri-bin-dir", "", "directory holding containerd, containerd-shim-runc-v2, ctr, crictl and pause, for --runtime containerd (default <bin-dir>/cri; `make cri` builds them)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rt != "libcni" && *rt != "containerd" {
+		return fmt.Errorf("--runtime %q: want libcni or containerd", *rt)
+	}
+	if *criBin == "" {
+		*criBin = filepath.Join(*binDir, "cri")
 	}
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		return errors.New("the demo builds network namespaces: it needs Linux and root (try `sudo make demo`)")
@@ -56,17 +64,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 	say("weftd is ready on every node")
-	var all []*cluster.Pod
-	for _, n := range c.Nodes {
-		for i := 1; i <= *pods; i++ {
-			p, err := n.AddPod(ctx, fmt.Sprintf("pod%d", i))
-			if err != nil {
-				return err
-			}
-			all = append(all, p)
-		}
+	all, closePods, err := demoPods(ctx, c, *rt, *criBin, *pods, say)
+	defer closePods() // before the cluster's teardown: defers run last first
+	if err != nil {
+		return err
 	}
-	say("created %d pods through the weft CNI plugin", len(all))
 	if err := printNodes(ctx, stdout, c); err != nil {
 		return err
 	}
@@ -193,4 +195,70 @@ func printLeases(ctx context.Context, w io.Writer, c *cluster.Cluster) error {
 		fmt.Fprintf(w, "%s\n%s\n", kv.Key, kv.Value)
 	}
 	return nil
+}
+
+// demoPods creates pods on every node, through libcni or through a
+// containerd per node, and returns them with the function that removes
+// the containerds (a no-op for libcni: the cluster removes its pods).
+func demoPods(ctx context.Context, c *cluster.Cluster, rt, criBin string, perNode int,
+	say func(string, ...any),
+) ([]*cluster.Pod, func(), error) {
+	var all []*cluster.Pod
+	if rt == "libcni" {
+		for _, n := range c.Nodes {
+			for i := 1; i <= perNode; i++ {
+				p, err := n.AddPod(ctx, fmt.Sprintf("pod%d", i))
+				if err != nil {
+					return nil, func() {}, err
+				}
+				all = append(all, p)
+			}
+		}
+		say("created %d pods through the weft CNI plugin", len(all))
+		return all, func() {}, nil
+	}
+	var cds []*cluster.Containerd
+	closeAll := func() {
+		for _, cd := range cds {
+			if err := cd.Close(); err != nil {
+				say("containerd %s teardown: %v", cd.Node.Name, err)
+			}
+		}
+	}
+	for _, n := range c.Nodes {
+		cd, err := n.StartContainerd(ctx, cluster.ContainerdOptions{CRIBinDir: criBin})
+		if err != nil {
+			return nil, closeAll, err
+		}
+		cds = append(cds, cd)
+		say("containerd on %s (socket %s, log %s)", n.Name, cd.Socket, cd.LogFile())
+		if err := waitDemoNetworkReady(ctx, cd); err != nil {
+			return nil, closeAll, err
+		}
+		for i := 1; i <= perNode; i++ {
+			p, err := cd.RunPod(ctx, fmt.Sprintf("pod%d", i))
+			if err != nil {
+				return nil, closeAll, err
+			}
+			all = append(all, p.Pod)
+		}
+	}
+	say("created %d pod sandboxes through containerd's CRI (crictl runp), which ran the weft CNI plugin", len(all))
+	return all, closeAll, nil
+}
+
+// waitDemoNetworkReady waits until containerd reports NetworkReady, which
+// it takes from weft's CNI STATUS.
+func waitDemoNetworkReady(ctx context.Context, cd *cluster.Containerd) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cond, err := cd.NetworkReady(ctx)
+		if err == nil && cond.Status {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("containerd on %s: NetworkReady still false after a minute: %s %v", cd.Node.Name, cond.Message, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
