@@ -256,8 +256,11 @@ func waitDemoNetworkReady(ctx context.Context, cd *cluster.Containerd) error {
 		if err == nil && cond.Status {
 			return nil
 		}
+		if err == nil {
+			err = errors.New(cond.Message)
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("containerd on %s: NetworkReady still false after a minute: %s %v", cd.Node.Name, cond.Message, err)
+			return fmt.Errorf("containerd on %s: NetworkReady still false after a minute: %w", cd.Node.Name, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
