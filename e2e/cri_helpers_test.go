@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weft-net/weft/internal/cluster"
+	"github.com/weft-net/weft/internal/nstest"
 	"github.com/weft-net/weft/internal/testbin"
 )
 
@@ -22,9 +23,14 @@ import (
 const criTimeout = 2 * time.Minute
 
 // criBinDir returns the directory `make cri` builds into, failing the test
-// when a binary is missing.
+// when a binary is missing. Every CRI test calls it first: it skips with
+// -short (`make unit` builds nothing) and without root.
 func criBinDir(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped with -short: needs root and the binaries `make cri` builds (make test runs it)")
+	}
+	nstest.RequireRoot(t)
 	dir := os.Getenv("WEFT_CRI_BIN")
 	if dir == "" {
 		dir = filepath.Join(testbin.Dir(), "cri")

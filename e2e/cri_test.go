@@ -25,6 +25,7 @@ import (
 // true after, false again once weftd is stopped and the file removed),
 // and a pod removed while weftd is down still frees its address.
 func TestCRINetworkReadyAndReleaseWithoutWeftd(t *testing.T) {
+	criBinDir(t)
 	c := newCluster(t, cluster.Options{Nodes: 1, NoWeftd: true})
 	n := c.Nodes[0]
 	cd := startContainerd(t, n, cluster.ContainerdOptions{})
@@ -90,6 +91,7 @@ func TestCRINetworkReadyAndReleaseWithoutWeftd(t *testing.T) {
 // other (ICMP, TCP), stay reachable across a containerd restart and a
 // weftd restart, and stopp/rmp frees every address and namespace.
 func TestCRIPodsAcrossNodes(t *testing.T) {
+	criBinDir(t)
 	c := newCluster(t, cluster.Options{Nodes: 2})
 	var cds []*cluster.Containerd
 	var pods []*cluster.CRIPod
@@ -175,6 +177,7 @@ func TestCRIPodsAcrossNodes(t *testing.T) {
 // plugins run the dist conflist as is. Pods across the three reach each
 // other.
 func TestCRIPluginMatrix(t *testing.T) {
+	criBinDir(t)
 	old := testbin.Dir() + "/cni-v1.1.1"
 	if _, err := os.Stat(old + "/bridge"); err != nil {
 		t.Fatalf("reference plugins v1.1.1 not built: run `make cni-matrix` first (make test does): %v", err)
@@ -209,6 +212,7 @@ func TestCRIPluginMatrix(t *testing.T) {
 // still running (their shims outlive it), Close still finds and removes
 // the shims, pause processes, cgroups, mounts and pod namespaces.
 func TestCRICleanupAfterContainerdStopped(t *testing.T) {
+	criBinDir(t)
 	c := newCluster(t, cluster.Options{Nodes: 1})
 	cd := startContainerd(t, c.Nodes[0], cluster.ContainerdOptions{})
 	waitNetworkReady(t, cd, true)
