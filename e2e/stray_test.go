@@ -744,6 +744,9 @@ func TestOwnLeaseDefended(t *testing.T) {
 			t.Errorf("the key is still being written (revision %d, was %d): %s", r, rev, v)
 		}
 		t.Logf("node3's key after the conflict: %s (etcd lease %x, node3's %x; node3 wrote %s)", v, l, lid, orig)
+		// FAILS on 2f8fafa, deliberately not skipped (daemon gap reported to
+		// the lead): node4 stays ready and logs only "lease acquired
+		// how=reused" with node3's etcd lease ID.
 		// The other side reports it too (issue 11: "both report it"): node4
 		// took over a key bound to another node's live etcd lease, holding
 		// another VtepMAC under the same PublicIP.
@@ -764,4 +767,165 @@ func tailLog(nd *cluster.Node, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A 90 s outage of the whole etcd (killed, restarted with its data) with a
+// 30 s TTL: no lease expires or is re-claimed after etcd returns, pods keep
+// talking through it and after. On the code before 2f8fafa the client's
+// gRPC backoff brought weftd back 13-40 s after etcd, past the TTL: the
+// leases expired and were re-claimed (new etcd lease IDs, reclaims counted).
+func TestEtcdOutageKeepsLeases(t *testing.T) {
+	c := newCluster(t, cluster.Options{Nodes: 2, WeftdArgs: []string{"--subnet-lease-ttl", "30s"}})
+	cl := etcdClient(t, c)
+	pods := addPods(t, c, 1)
+	mustReach(t, pods)
+	type before struct {
+		key               string
+		leaseID           int64
+		reclaims, renewed float64
+	}
+	was := map[*cluster.Node]before{}
+	for _, n := range c.Nodes {
+		key := nodeKey(c, subnetOf(t, n))
+		_, lid, _, ok := getKV(t, cl, key)
+		if !ok || lid == 0 {
+			t.Fatalf("%s: key %s present %v, etcd lease %x", n.Name, key, ok, lid)
+		}
+		was[n] = before{key, lid, mustMetric(t, n, "weft_lease_reclaims_total"), 0}
+	}
+	for _, m := range c.Etcd {
+		m.Kill()
+	}
+	sawNote := map[*cluster.Node]bool{}
+	for end := time.Now().Add(90 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Second) {
+		mustReach(t, pods)
+		for _, n := range c.Nodes {
+			// An unreachable etcd is a note in /readyz, never not-ready.
+			code, body := readyz(n)
+			if code != http.StatusOK {
+				t.Errorf("%s not ready during the etcd outage: %d %s", n.Name, code, body)
+			}
+			if strings.Contains(body, "etcd: unreachable") {
+				sawNote[n] = true
+			}
+		}
+	}
+	for _, n := range c.Nodes {
+		if !sawNote[n] {
+			t.Errorf("%s: /readyz never noted the unreachable etcd", n.Name)
+		}
+		b := was[n]
+		b.renewed = mustMetric(t, n, "weft_lease_renewals_total")
+		was[n] = b
+	}
+	for _, m := range c.Etcd {
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back := time.Now()
+	for _, n := range c.Nodes {
+		waitFor(t, 30*time.Second, n.Name+" renews after etcd returns", func() (bool, string) {
+			v, _ := metricValue(n, "weft_lease_renewals_total")
+			r, _ := metricValue(n, "weft_etcd_reachable")
+			return v > was[n].renewed && r == 1, fmt.Sprintf("renewals %v (was %v), reachable %v", v, was[n].renewed, r)
+		})
+	}
+	// Past a whole TTL after etcd returned, every key is still the one
+	// bound to the node's original etcd lease.
+	for time.Since(back) < 35*time.Second {
+		mustReach(t, pods)
+		time.Sleep(5 * time.Second)
+	}
+	for _, n := range c.Nodes {
+		b := was[n]
+		_, lid, _, ok := getKV(t, cl, b.key)
+		if !ok || lid != b.leaseID {
+			t.Errorf("%s: key %s present %v, etcd lease %x, want the original %x", n.Name, b.key, ok, lid, b.leaseID)
+		}
+		if v := mustMetric(t, n, "weft_lease_reclaims_total"); v != b.reclaims {
+			t.Errorf("%s: weft_lease_reclaims_total %v, was %v before the outage", n.Name, v, b.reclaims)
+		}
+		if code, body := readyz(n); code != http.StatusOK || strings.Contains(body, "etcd:") {
+			t.Errorf("%s after the outage: %d %s", n.Name, code, body)
+		}
+	}
+	mustReach(t, pods)
+}
+
+// Forwarding turned off at runtime inside a node namespace is turned back
+// on within a few seconds, counted, and pods reach each other again. On
+// the code before 2f8fafa weftd set it only at start: 100 % cross-node
+// loss while /readyz said 200.
+func TestForwardingRestored(t *testing.T) {
+	c := newCluster(t, cluster.Options{Nodes: 2})
+	pods := addPods(t, c, 1)
+	mustReach(t, pods)
+	n := c.Nodes[0]
+	// weftd turns forwarding on at start in a fresh namespace and counts
+	// that too: compare with the values before.
+	const repairs = `weft_node_repairs_total{what="net.ipv4.ip_forward"}`
+	repaired, _ := metricValue(n, repairs)
+	warned := logLines(n, "IP forwarding was turned off; turned it back on")
+	if _, err := n.Exec("sysctl", "-qw", "net.ipv4.ip_forward=0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "forwarding back on", func() (bool, string) {
+		out, err := n.Exec("cat", "/proc/sys/net/ipv4/ip_forward")
+		return err == nil && strings.TrimSpace(out) == "1", out
+	})
+	if v := mustMetric(t, n, repairs); v < repaired+1 {
+		t.Errorf("%s %v, want >= %v", repairs, v, repaired+1)
+	}
+	if logLines(n, "IP forwarding was turned off; turned it back on") <= warned {
+		t.Error("no warning that forwarding was restored")
+	}
+	waitFor(t, 20*time.Second, "node ready", func() (bool, string) {
+		code, body := readyz(n)
+		return code == http.StatusOK, body
+	})
+	mustReach(t, pods)
+}
+
+// subnet.env corrupted, then removed: weftd rewrites it within a few
+// seconds and a pod ADD succeeds after each. On the code before 2f8fafa a
+// corrupted file was never rewritten: every pod ADD failed until a restart.
+func TestSubnetFileRewritten(t *testing.T) {
+	c := newCluster(t, cluster.Options{Nodes: 2})
+	pods := addPods(t, c, 1)
+	n := c.Nodes[0]
+	want, err := os.ReadFile(n.SubnetFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, damage := range []struct {
+		what string
+		do   func() error
+	}{
+		{"corrupted", func() error { return os.WriteFile(n.SubnetFile(), []byte("FLANNEL_SUBNET=garbage\n\x00\x01nonsense"), 0o644) }},
+		{"removed", func() error { return os.Remove(n.SubnetFile()) }},
+	} {
+		t.Run(damage.what, func(t *testing.T) {
+			before := logLines(n, "subnet file was not what weftd wrote; rewrote it")
+			if err := damage.do(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 20*time.Second, "subnet.env rewritten", func() (bool, string) {
+				got, err := os.ReadFile(n.SubnetFile())
+				return err == nil && string(got) == string(want), fmt.Sprintf("%q %v", got, err)
+			})
+			if logLines(n, "subnet file was not what weftd wrote; rewrote it") <= before {
+				t.Error("no warning that the subnet file was rewritten")
+			}
+			waitFor(t, 20*time.Second, "node ready", func() (bool, string) {
+				code, body := readyz(n)
+				return code == http.StatusOK, body
+			})
+			p := addPod(t, n, fmt.Sprintf("after%d", i))
+			mustReach(t, append([]*cluster.Pod{p}, pods...))
+		})
+	}
+	if v := mustMetric(t, n, `weft_node_repairs_total{what="subnet-file"}`); v < 2 {
+		t.Errorf(`weft_node_repairs_total{what="subnet-file"} %v, want >= 2`, v)
+	}
 }
