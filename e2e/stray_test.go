@@ -902,7 +902,9 @@ func TestSubnetFileRewritten(t *testing.T) {
 		what string
 		do   func() error
 	}{
-		{"corrupted", func() error { return os.WriteFile(n.SubnetFile(), []byte("FLANNEL_SUBNET=garbage\n\x00\x01nonsense"), 0o644) }},
+		{"corrupted", func() error {
+			return os.WriteFile(n.SubnetFile(), []byte("FLANNEL_SUBNET=garbage\n\x00\x01nonsense"), 0o644)
+		}},
 		{"removed", func() error { return os.Remove(n.SubnetFile()) }},
 	} {
 		t.Run(damage.what, func(t *testing.T) {
