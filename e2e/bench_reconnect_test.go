@@ -378,7 +378,7 @@ func firstRenewal(ctx context.Context, n *cluster.Node) renewSeen {
 		}
 		select {
 		case <-ctx.Done():
-			return renewSeen{err: fmt.Errorf("no renewal seen (last error: %v)", lastErr)}
+			return renewSeen{err: fmt.Errorf("no renewal seen (last error: %w)", lastErr)}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

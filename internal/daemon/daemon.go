@@ -121,6 +121,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.setLease(lease)
+	d.checkTakeover(leases, lease)
 	rules, fwd, err := node.newMasq(cfg, lease, d)
 	if err != nil {
 		return err

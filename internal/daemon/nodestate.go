@@ -38,6 +38,7 @@ type nodeState struct {
 	env []byte // what we wrote to the subnet file; nil before the first write
 
 	fwdFailing, fileFailing bool // an incident was logged
+	fwdChecked              bool // the first check (weftd turning forwarding on at start) is no repair
 }
 
 func (s *nodeState) setEnv(b []byte) {
@@ -81,9 +82,14 @@ func (s *nodeState) checkForwarding() {
 		s.fwdFailing = false
 	}
 	for _, name := range restored {
+		if !s.fwdChecked {
+			s.d.log.WithField("sysctl", name).Info("IP forwarding turned on")
+			continue
+		}
 		s.d.metrics.nodeRepairs.WithLabelValues(name).Inc()
 		s.d.log.WithField("sysctl", name).Warn("IP forwarding was turned off; turned it back on")
 	}
+	s.fwdChecked = true
 	s.d.ready.fail("forwarding", "")
 }
 

@@ -30,12 +30,19 @@ type ownership struct {
 	// deleted, being put back); conflict why the defence stopped. Both
 	// fail readiness until our value is back.
 	restoring, conflict string
+	// takeover is a conflict found at start (we reused another node's key):
+	// our own value in the key does not end it; a restart after the other
+	// node is fixed does.
+	takeover bool
 }
 
 func (o *ownership) set(restoring, conflict string) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.takeover {
+		return
+	}
 	o.restoring, o.conflict = restoring, conflict
-	o.mu.Unlock()
 }
 
 // why is the lease condition's failure reason, "" when none.
@@ -228,4 +235,31 @@ func vtepMACOf(data []byte) string {
 		return "none"
 	}
 	return v.VtepMAC.String()
+}
+
+// checkTakeover reports a start that reused a live key (bound to an etcd
+// lease) carrying another VtepMAC under our PublicIP: weftd keeps its VTEP
+// MAC across restarts, so that key is another running node's with our
+// PublicIP, and both now claim it. Like the other side, we report the
+// conflict and stay not ready instead of fighting.
+func (d *daemon) checkTakeover(listed []subnet.Lease, mine subnet.Lease) {
+	for _, l := range listed {
+		if l.Key() != mine.Key() || l.Reserved() || len(l.Attrs.BackendData) == 0 {
+			continue
+		}
+		found, ours := vtepMACOf(l.Attrs.BackendData), vtepMACOf(mine.Attrs.BackendData)
+		if l.Attrs.PublicIP != mine.Attrs.PublicIP || found == ours {
+			return
+		}
+		conflict := fmt.Sprintf("took over a live key holding another VtepMAC %s under our PublicIP %s (revision %d): two nodes claim this key",
+			found, l.Attrs.PublicIP, l.ModRevision)
+		d.own.set("", conflict)
+		d.own.mu.Lock()
+		d.own.takeover = true
+		d.own.mu.Unlock()
+		d.log.WithFields(logrus.Fields{"key": d.leaseKey(l), "revision": l.ModRevision, "found_vtep_mac": found}).
+			WithField("reason", conflict).
+			Error("our lease key is claimed by another node with our PublicIP; not ready (give each node its own --public-ip)")
+		return
+	}
 }
