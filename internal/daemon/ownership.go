@@ -26,6 +26,7 @@ const (
 type ownership struct {
 	mu       sync.Mutex
 	rewrites []time.Time // foreign rewrites within conflictWindow
+	lastRev  int64       // revision of the last rewrite counted: a retry is not a new one
 	// restoring says why our key is not ours right now (rewritten or
 	// deleted, being put back); conflict why the defence stopped. Both
 	// fail readiness until our value is back.
@@ -62,11 +63,15 @@ func (o *ownership) inConflict() bool {
 	return o.conflict != ""
 }
 
-// countRewrite records a foreign rewrite at now and returns how many fall
-// within the window.
-func (o *ownership) countRewrite(now time.Time) int {
+// countRewrite records the foreign rewrite at revision rev (once) and
+// returns how many fall within the window.
+func (o *ownership) countRewrite(now time.Time, rev int64) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if rev == o.lastRev {
+		return len(o.rewrites)
+	}
+	o.lastRev = rev
 	kept := o.rewrites[:0]
 	for _, t := range o.rewrites {
 		if now.Sub(t) < conflictWindow {
@@ -156,7 +161,7 @@ func (d *daemon) defend(ctx context.Context, mine, cur subnet.Lease) {
 		"key": d.leaseKey(cur), "revision": cur.ModRevision,
 		"found_public_ip": cur.Attrs.PublicIP, "found_vtep_mac": found,
 	})
-	n := d.own.countRewrite(time.Now())
+	n := d.own.countRewrite(time.Now(), cur.ModRevision)
 	conflict := ""
 	switch {
 	case cur.Attrs.PublicIP == mine.Attrs.PublicIP && found != vtepMACOf(mine.Attrs.BackendData):
