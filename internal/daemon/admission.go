@@ -32,6 +32,17 @@ type admission struct {
 	mu  sync.Mutex
 	adm *subnet.Admitter
 	ext backend.ExternalInterface
+	// changed asks run for a refresh (our lease changed), so no caller
+	// starts a goroutine of its own.
+	changed chan struct{}
+}
+
+// poke asks for a refresh without blocking.
+func (a *admission) poke() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
 }
 
 // nodeFactsSource is what stage 2 reads from the kernel; the netlink
@@ -96,8 +107,9 @@ func (a *admission) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.refresh(ctx)
+		case <-a.changed:
 		}
+		a.refresh(ctx)
 	}
 }
 

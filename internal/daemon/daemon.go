@@ -130,7 +130,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.writeSubnetFile(cfg, lease, be.MTU()); err != nil {
 		return err
 	}
-	d.adm = &admission{d: d, be: be, src: node, ext: ext}
+	d.adm = &admission{d: d, be: be, src: node, ext: ext, changed: make(chan struct{}, 1)}
 	d.adm.start(ctx, leases)
 	return d.loop(ctx, node, be, rules, ext, leases, rev)
 }
@@ -268,7 +268,7 @@ func (d *daemon) setLease(l subnet.Lease) {
 	d.mu.Unlock()
 	d.ready.set("lease", true)
 	if d.adm != nil && (old.Key() != l.Key() || !sameAttrs(old.Attrs, l.Attrs)) {
-		go d.adm.refresh(context.Background())
+		d.adm.poke()
 	}
 }
 
