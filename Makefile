@@ -9,7 +9,8 @@ TOOLS         := $(BIN)/tools
 GOLANGCI_VER  := v2.15.0
 GOLANGCI      := $(TOOLS)/golangci-lint
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS       := -s -w -X main.version=$(VERSION)
+COMMIT        ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS       := -s -w -X github.com/weft-net/weft/internal/version.Version=$(VERSION) -X github.com/weft-net/weft/internal/version.Commit=$(COMMIT)
 TEST_TIMEOUT  ?= 45m
 FUZZTIME      ?= 10s
 BENCH         ?= .

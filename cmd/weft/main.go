@@ -15,10 +15,9 @@ package main
 import (
 	"github.com/containernetworking/cni/pkg/skel"
 	cniversion "github.com/containernetworking/cni/pkg/version"
-)
 
-// version is set at build time (-X main.version).
-var version = "dev"
+	"github.com/weft-net/weft/internal/version"
+)
 
 func main() {
 	skel.PluginMainFuncs(skel.CNIFuncs{
@@ -27,5 +26,5 @@ func main() {
 		Check:  cmdCheck,
 		Status: cmdStatus,
 		GC:     cmdGC,
-	}, cniversion.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"), "weft CNI plugin "+version)
+	}, cniversion.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"), "weft CNI plugin "+version.Get().String())
 }

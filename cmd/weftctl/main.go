@@ -15,9 +15,9 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
-)
 
-var version = "dev"
+	"github.com/weft-net/weft/internal/version"
+)
 
 // command is one weftctl subcommand; run gets the arguments after its name.
 type command struct {
@@ -42,7 +42,7 @@ func commands() map[string]command {
 		"demo":        {summary: "run a 3-node weft cluster in network namespaces and show it working (root)", run: runDemo},
 		"etcd-server": {summary: "run an etcd member (for the demo and test topologies)", hidden: true, run: runEtcdServer},
 		"version": {summary: "print the version", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
-			_, err := fmt.Fprintln(out, "weftctl", version)
+			_, err := fmt.Fprintln(out, version.Line("weftctl"))
 			return err
 		}},
 	}

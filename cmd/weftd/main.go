@@ -21,9 +21,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/weft-net/weft/internal/daemon"
+	"github.com/weft-net/weft/internal/version"
 )
-
-var version = "dev"
 
 // gcPercent is weftd's GOGC unless the environment sets one. Its heap is
 // small and mostly long-lived (the peer set) and it allocates little once
@@ -49,7 +48,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	if c.showVersion {
-		fmt.Fprintln(stdout, "weftd", version)
+		fmt.Fprintln(stdout, version.Line("weftd"))
 		return 0
 	}
 	log, err := newLogger(c.logLevel, c.logFormat, stderr)
@@ -60,7 +59,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	for _, f := range c.ignored {
 		log.WithField("flag", f).Warn("flanneld flag not implemented by weftd; ignored")
 	}
-	log.WithField("version", version).WithField("options", c.opts.String()).Info("weftd starting")
+	log.WithField("version", version.Get().String()).WithField("options", c.opts.String()).Info("weftd starting")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemon.Run(ctx, c.opts, log); err != nil {
