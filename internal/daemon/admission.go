@@ -61,6 +61,7 @@ func (a *admission) start(ctx context.Context, leases []subnet.Lease) {
 	a.adm = subnet.NewAdmitter(a.d.cfg, local)
 	a.report(a.adm.Reset(leases))
 	a.be.SetPeers(a.adm.Admitted())
+	a.d.metrics.setDesired(a.desired)
 }
 
 // apply admits watch events and passes on what changed.

@@ -151,6 +151,7 @@ func (d *daemon) loop(ctx context.Context, node *nodeKernel, be backend.Backend,
 	}
 	g.Go(func() error { d.node.run(gctx); return nil })
 	g.Go(func() error { d.adm.run(gctx); return nil })
+	g.Go(func() error { d.runBlackholes(ctx, gctx, node); return nil })
 	g.Go(func() error { d.watchConfig(gctx); return nil })
 	g.Go(func() error { return d.followUnderlay(gctx, node, be, ext) })
 	g.Go(func() error { d.trackReadiness(gctx, be, rules); return nil })

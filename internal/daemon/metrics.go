@@ -4,8 +4,10 @@
 package daemon
 
 import (
+	"sync/atomic"
 	"time"
 
+	"github.com/weft-net/weft/internal/version"
 	"github.com/weft-net/weft/subnet"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,8 @@ type metrics struct {
 	leasesRejected   *prometheus.GaugeVec
 	leaseDefended    prometheus.Counter
 	nodeRepairs      *prometheus.CounterVec
+	// desired counts the peers admission admitted; nil until it started.
+	desired atomic.Pointer[func() int]
 }
 
 func newMetrics() *metrics {
@@ -73,6 +77,22 @@ func newMetrics() *metrics {
 		Name: "weft_node_repairs_total", Help: "Node state weftd restored after it drifted (forwarding sysctls, subnet.env), by what.",
 	}, []string{"what"})
 	m.reg.MustRegister(m.leasesRejected, m.leaseDefended, m.nodeRepairs)
+	// Constant labels on a gauge of 1: joined on (instance) it labels any
+	// other series with the build, and count by (version) shows skew.
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "weft_build_info", Help: "Always 1; the labels say which weftd build runs (as weftd --version prints it).",
+	}, []string{"version", "commit", "goversion"})
+	v := version.Get()
+	buildInfo.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
+	m.reg.MustRegister(buildInfo, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "weft_peers_desired",
+		Help: "Peers this node should program: leases admitted as peers that carry backend data (compare weft_peers_programmed).",
+	}, func() float64 {
+		if f := m.desired.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	}))
 	m.reg.MustRegister(m.peers, m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
 		m.configErrors, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -121,6 +141,27 @@ func (m *metrics) registerLease(ls leaseStats, ws watchStats) {
 			return 1
 		}),
 	)
+}
+
+// setDesired makes weft_peers_desired read f at scrape time.
+func (m *metrics) setDesired(f func() int) { m.desired.Store(&f) }
+
+// desired counts the admitted leases that carry backend data: the peers
+// the backend must program. An admitted reservation without backend data
+// holds its subnet but is nothing to program, so it does not count.
+func (a *admission) desired() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.adm == nil {
+		return 0
+	}
+	n := 0
+	for _, l := range a.adm.Admitted() {
+		if len(l.Attrs.BackendData) > 0 || len(l.Attrs.BackendV6Data) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (m *metrics) observeReconcile(d time.Duration, repairs int, err error) {

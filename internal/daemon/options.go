@@ -32,6 +32,7 @@ type Options struct {
 	RenewMargin    time.Duration // only the "expiring soon" threshold, see compat.md
 	IPMasq         bool
 	ForwardRules   bool
+	BlackholeRoute bool // --ip-blackhole-route: a blackhole route for our own subnet(s)
 	ReleaseOnExit  bool
 	ResyncInterval time.Duration
 
@@ -97,7 +98,7 @@ func (o Options) String() string {
 	if o.PublicIP.IsValid() {
 		pub = o.PublicIP.String()
 	}
-	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%s subnet-file=%s ttl=%s ip-masq=%t release-on-exit=%t",
+	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%s subnet-file=%s ttl=%s ip-masq=%t ip-blackhole-route=%t release-on-exit=%t",
 		strings.Join(o.Etcd.Endpoints, ","), o.EtcdPrefix, o.Etcd.Username, pw, o.Ifaces, o.IfaceRegex, pub,
-		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.ReleaseOnExit)
+		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.BlackholeRoute, o.ReleaseOnExit)
 }
