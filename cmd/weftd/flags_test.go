@@ -80,7 +80,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{[]string{"--kube-subnet-mgr"}, "--kube-subnet-mgr: weft leases subnets from etcd only"},
 		{[]string{"--etcd-endpoints", "10.0.0.1:2379"}, `--etcd-endpoints "10.0.0.1:2379": want http://`},
-		{[]string{"--public-ip", "nope"}, `invalid value "nope" for flag -public-ip: not an IP address`},
+		{[]string{"--public-ip", "nope"}, `invalid value "nope" for flag -public-ip: ParseAddr("nope")`},
 		{[]string{"--etcd-certfile", "/x"}, "--etcd-certfile and --etcd-keyfile: give both or neither"},
 		{[]string{"--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"--subnet-lease-ttl", "1s"}, "--subnet-lease-ttl 1s: must be at least 10s"},
@@ -108,7 +108,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, f := range []string{"etcd-endpoints", "etcd-prefix", "etcd-certfile", "etcd-keyfile", "etcd-cafile", "etcd-username",
 		"etcd-password", "iface", "iface-regex", "iface-can-reach", "public-ip", "public-ipv6", "subnet-file",
 		"subnet-lease-renew-margin", "subnet-lease-ttl", "ip-masq", "iptables-forward-rules", "healthz-ip", "healthz-port",
-		"metrics-addr", "log-level", "log-format", "version", "release-on-exit"} {
+		"metrics-addr", "log-level", "log-format", "version", "release-on-exit", "ip-blackhole-route"} {
 		if !strings.Contains(out.String(), "--"+f+" ") {
 			t.Errorf("--help does not list --%s", f)
 		}
