@@ -203,7 +203,7 @@ func TestMetricsBuildInfoAndPeersDesired(t *testing.T) {
 		}
 	}
 	put("10.244.200.0-24", `{"PublicIP":"198.19.0.9","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"2e:00:00:00:00:09"}}`)
-	put("10.244.201.0-24", `{"PublicIP":"198.19.0.10","BackendType":"vxlan"}`)                                                  // reservation, no data yet
+	put("10.244.201.0-24", `{"PublicIP":"198.19.0.10","BackendType":"vxlan"}`)                                                    // reservation, no data yet
 	put("10.99.0.0-24", `{"PublicIP":"198.19.0.11","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"2e:00:00:00:00:0b"}}`) // outside the network
 	waitFor(t, 20*time.Second, "one peer desired and programmed", func() (bool, string) {
 		d, _ := n.metric("weft_peers_desired")
