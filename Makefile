@@ -8,7 +8,15 @@ CNI_BIN       := $(BIN)/cni
 TOOLS         := $(BIN)/tools
 GOLANGCI_VER  := v2.15.0
 GOLANGCI      := $(TOOLS)/golangci-lint
-VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Releases are semver tags, v<major>.<minor>.<patch> (v0.2.0). A build of a
+# tag is that version; a build n commits after one is v0.2.0-n-g<commit>
+# (git describe); before the first tag, v0.0.0-n-g<commit> with n the commits
+# so far; -dirty marks uncommitted changes; outside a git checkout, v0.0.0-dev.
+# CHANGELOG.md says what each version adds.
+VERSION       ?= $(shell if git rev-parse --git-dir >/dev/null 2>&1; then \
+	git describe --tags --match 'v[0-9]*.[0-9]*.[0-9]*' --abbrev=12 --dirty 2>/dev/null || \
+	echo "v0.0.0-$$(git rev-list --count HEAD)-g$$(git rev-parse --short=12 HEAD)$$(git diff --quiet HEAD -- || echo -dirty)"; \
+	else echo v0.0.0-dev; fi)
 COMMIT        ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS       := -s -w -X github.com/weft-net/weft/internal/version.Version=$(VERSION) -X github.com/weft-net/weft/internal/version.Commit=$(COMMIT)
 TEST_TIMEOUT  ?= 45m
@@ -35,10 +43,13 @@ export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
 export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help build cni-plugins cni-matrix cri deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help version build cni-plugins cni-matrix cri deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+version: ## print the version the binaries get (git describe with semver tags)
+	@echo $(VERSION)
 
 build: ## build bin/weftd, bin/weft (CNI plugin) and bin/weftctl
 	@mkdir -p $(BIN)
