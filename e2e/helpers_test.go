@@ -15,6 +15,7 @@ import (
 
 	"github.com/weft-net/weft/internal/cluster"
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 	"github.com/weft-net/weft/internal/testbin"
 )
 
@@ -98,19 +99,11 @@ func mustReach(t *testing.T, pods []*cluster.Pod) {
 	}
 }
 
+// waitFor is poll.Until, the one polling helper, under the name the e2e
+// tests use.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, info := cond()
-		if ok {
-			return
-		}
-		last = info
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last: %s)", timeout, what, last)
+	poll.Until(t, timeout, what, cond)
 }
 
 // routesTo reports whether node n routes sn over the overlay.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -66,15 +67,11 @@ func (o ManagerOptions) withDefaults() ManagerOptions {
 	}
 	if o.Log == nil {
 		l := logrus.New()
-		l.SetOutput(discard{})
+		l.SetOutput(io.Discard)
 		o.Log = l
 	}
 	return o
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // AcquireRequest says who is asking for a subnet and what it held before.
 type AcquireRequest struct {

@@ -73,6 +73,9 @@ func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
 	g.Go(func() error { return d.serveHTTP(gctx) })
 	g.Go(func() error {
 		err := d.run(gctx)
+		if gctx.Err() != nil && isCanceled(err) {
+			err = nil // stopping: a step that was waiting says so, it did not fail
+		}
 		if err == nil && ctx.Err() == nil {
 			err = errors.New("stopped")
 		}
@@ -85,10 +88,15 @@ func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
 	return err
 }
 
+// isCanceled reports whether err is (or wraps) a context's end.
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // run is the start-up sequence of ARCHITECTURE.md followed by the loops.
 func (d *daemon) run(ctx context.Context) error {
 	cfg, err := d.waitConfig(ctx)
-	if err != nil || cfg == nil {
+	if err != nil {
 		return err
 	}
 	d.cfg = cfg
@@ -98,7 +106,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer node.Close()
 	ext, err := d.waitUnderlay(ctx, node)
-	if err != nil || !ext.PublicIP.IsValid() {
+	if err != nil {
 		return err
 	}
 	be, err := node.newBackend(cfg, d)
@@ -109,7 +117,7 @@ func (d *daemon) run(ctx context.Context) error {
 	// VTEP MAC), the allocation, and the first peer set; the watch then
 	// starts from its revision, so nothing after it is missed.
 	leases, rev, err := d.listLeases(ctx)
-	if err != nil || ctx.Err() != nil {
+	if err != nil {
 		return err
 	}
 	attrs, err := be.Setup(ctx, ext, previousAttrs(leases, ext.PublicIP))
@@ -117,7 +125,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("set up %s backend: %w", cfg.Backend.Type, err)
 	}
 	lease, err := d.acquire(ctx, cfg, attrs, leases)
-	if err != nil || ctx.Err() != nil {
+	if err != nil {
 		return err
 	}
 	d.setLease(lease)
@@ -165,35 +173,55 @@ func (d *daemon) loop(ctx context.Context, node *nodeKernel, be backend.Backend,
 	return err
 }
 
-// waitConfig polls etcd until it answers with a valid config, logging the
-// reason every 30 s rather than exiting (a supervisor crash loop helps no one).
-func (d *daemon) waitConfig(ctx context.Context) (*subnet.Config, error) {
-	var lastLog time.Time
-	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		cfg, err := d.reg.GetConfig(cctx)
-		cancel()
-		if err == nil {
-			d.log.WithFields(logrus.Fields{"network": cfg.Network, "subnet_len": cfg.SubnetLen, "backend": cfg.Backend.Type}).
-				Info("network config loaded")
-			return cfg, nil
-		}
-		if time.Since(lastLog) > 30*time.Second {
-			msg := "waiting for etcd"
-			if errors.Is(err, subnet.ErrConfigNotFound) {
-				msg = "waiting for the network config in etcd (weftctl config set -f net-conf.json)"
-			} else if isConfigError(err) {
-				msg = "waiting for a valid network config in etcd"
-			}
-			d.log.WithError(err).WithField("endpoints", d.opts.Etcd.Endpoints).Warn(msg)
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil
-		case <-time.After(delay):
-		}
+// The retry policies of the start-up and key-repair steps. Start-up waits
+// poll quickly, so that weftd is up soon after etcd; acquisition backs off
+// further, since its lasting failure (no free subnet) needs an operator.
+var (
+	configPolicy = policy{
+		step: "load network config", describe: describeConfigErr,
+		initial: 500 * time.Millisecond, max: 5 * time.Second, jitter: 0.25, timeout: 10 * time.Second,
 	}
+	listPolicy = policy{
+		step: "list leases", warn: "cannot list leases; retrying",
+		initial: 500 * time.Millisecond, max: 10 * time.Second, jitter: 0.25, timeout: 30 * time.Second,
+	}
+	acquirePolicy = policy{
+		step: "acquire lease", warn: "cannot acquire a lease; retrying",
+		initial: time.Second, max: 30 * time.Second, jitter: 0.25, timeout: 30 * time.Second,
+	}
+	reclaimPolicy = policy{
+		step: "re-claim lease key", warn: "re-claim our deleted lease key; retrying",
+		initial: 200 * time.Millisecond, max: 10 * time.Second, jitter: 0.25, timeout: 30 * time.Second,
+	}
+)
+
+// waitConfig polls etcd until it answers with a valid config, rather than
+// exiting (a supervisor crash loop helps no one). It returns an error only
+// when ctx ends.
+func (d *daemon) waitConfig(ctx context.Context) (*subnet.Config, error) {
+	var cfg *subnet.Config
+	err := retry(ctx, d.log.WithField("endpoints", d.opts.Etcd.Endpoints), configPolicy, func(ctx context.Context) error {
+		var err error
+		cfg, err = d.reg.GetConfig(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.log.WithFields(logrus.Fields{"network": cfg.Network, "subnet_len": cfg.SubnetLen, "backend": cfg.Backend.Type}).
+		Info("network config loaded")
+	return cfg, nil
+}
+
+// describeConfigErr says what waitConfig waits for.
+func describeConfigErr(err error) string {
+	switch {
+	case errors.Is(err, subnet.ErrConfigNotFound):
+		return "waiting for the network config in etcd (weftctl config set -f net-conf.json)"
+	case isConfigError(err):
+		return "waiting for a valid network config in etcd"
+	}
+	return "waiting for etcd"
 }
 
 // isConfigError tells a config problem from an etcd connection problem.
@@ -221,42 +249,29 @@ func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.L
 	} else if !errors.Is(err, subnetenv.ErrNotExist) {
 		d.log.WithError(err).Warn("ignoring unreadable previous subnet file")
 	}
-	var lastLog time.Time
-	for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		l, err := d.mgr.Acquire(cctx, cfg, req)
-		cancel()
-		if err == nil {
-			return l, nil // the Manager logged how it got the lease
+	var l subnet.Lease
+	err := retry(ctx, d.log, acquirePolicy, func(ctx context.Context) error {
+		var err error
+		if l, err = d.mgr.Acquire(ctx, cfg, req); err != nil {
+			req.Leases = nil // stale now: list afresh
 		}
-		req.Leases = nil // stale now: list afresh
-		if time.Since(lastLog) > 30*time.Second {
-			d.log.WithError(err).Error("cannot acquire a lease; retrying")
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return subnet.Lease{}, nil
-		case <-time.After(delay):
-		}
-	}
+		return err // on success the Manager logged how it got the lease
+	})
+	return l, err
 }
 
+// listLeases lists every lease, retrying through etcd outages.
 func (d *daemon) listLeases(ctx context.Context) ([]subnet.Lease, int64, error) {
-	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		leases, rev, err := d.reg.ListLeases(cctx)
-		cancel()
-		if err == nil {
-			return leases, rev, nil
-		}
-		d.log.WithError(err).Warn("cannot list leases; retrying")
-		select {
-		case <-ctx.Done():
-			return nil, 0, nil
-		case <-time.After(delay):
-		}
-	}
+	var (
+		leases []subnet.Lease
+		rev    int64
+	)
+	err := retry(ctx, d.log, listPolicy, func(ctx context.Context) error {
+		var err error
+		leases, rev, err = d.reg.ListLeases(ctx)
+		return err
+	})
+	return leases, rev, err
 }
 
 // setLease records our lease. When its subnets or value changed,
@@ -347,33 +362,25 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 // operator, say) while our etcd lease lived on, so keep-alives alone would
 // never notice. It retries through etcd trouble.
 func (d *daemon) reclaimDeleted(ctx context.Context) error {
-	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	return retry(ctx, d.log, reclaimPolicy, func(ctx context.Context) error {
 		cur := d.currentLease()
-		if l, err := d.reg.GetLease(cctx, cur.Subnet); err == nil && l.LeaseID == cur.LeaseID && sameAttrs(l.Attrs, cur.Attrs) {
+		if l, err := d.reg.GetLease(ctx, cur.Subnet); err == nil && l.LeaseID == cur.LeaseID && sameAttrs(l.Attrs, cur.Attrs) {
 			// The key is back under our etcd lease: the removal we saw was an
 			// expiry that the keep-alive has re-claimed already.
-			cancel()
 			return nil
 		}
-		nl, err := d.mgr.Reclaim(cctx, cur)
-		cancel()
-		if err == nil {
-			d.setLease(nl)
-			d.own.set("", "")
-			d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": fmt.Sprintf("%x", nl.LeaseID)}).Warn("our lease key was deleted; re-claimed it")
-			return nil
+		nl, err := d.mgr.Reclaim(ctx, cur)
+		if errors.Is(err, subnet.ErrLeaseTaken) {
+			return permanent(err)
 		}
-		if errors.Is(err, subnet.ErrLeaseTaken) || ctx.Err() != nil {
+		if err != nil {
 			return err
 		}
-		d.log.WithError(err).Warn("re-claim our deleted lease key; retrying")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-	}
+		d.setLease(nl)
+		d.own.set("", "")
+		d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "lease_id": fmt.Sprintf("%x", nl.LeaseID)}).Warn("our lease key was deleted; re-claimed it")
+		return nil
+	})
 }
 
 // sameAttrs reports whether a lease value still says what we wrote (a

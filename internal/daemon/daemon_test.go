@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 	"github.com/weft-net/weft/subnet"
 	"github.com/weft-net/weft/subnet/etcd"
 	"github.com/weft-net/weft/subnet/etcd/etcdtest"
@@ -146,7 +147,7 @@ func (n *testNode) get(path string) (int, string) {
 
 func (n *testNode) waitReady() {
 	n.t.Helper()
-	waitFor(n.t, 60*time.Second, "node "+n.ip.String()+" ready", func() (bool, string) {
+	poll.Until(n.t, 60*time.Second, "node "+n.ip.String()+" ready", func() (bool, string) {
 		select {
 		case err := <-n.done:
 			n.t.Fatalf("node %s: Run returned early: %v", n.ip, err)
@@ -170,21 +171,6 @@ func (n *testNode) subnet() netip.Prefix {
 func (n *testNode) hasRoute(sn netip.Prefix) bool {
 	out, err := n.ns.Run("ip", "-4", "route", "show", sn.String())
 	return err == nil && strings.Contains(out, "dev flannel.1")
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, info := cond()
-		if ok {
-			return
-		}
-		last = info
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last: %s)", timeout, what, last)
 }
 
 func startEtcd(t *testing.T, conf string) *etcdtest.Server {
@@ -272,7 +258,7 @@ func TestStartWritesLeaseDeviceAndSubnetFile(t *testing.T) {
 	if code, _ := n.get("/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
-	waitFor(t, 30*time.Second, "a renewal in the metrics", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "a renewal in the metrics", func() (bool, string) {
 		_, body := n.get("/metrics")
 		return strings.Contains(body, "weft_lease_renewals_total 1") || strings.Contains(body, "weft_lease_renewals_total 2"), ""
 	})
@@ -294,7 +280,7 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 	if snA == snB {
 		t.Fatalf("both nodes got %s", snA)
 	}
-	waitFor(t, 30*time.Second, "routes both ways", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "routes both ways", func() (bool, string) {
 		return a.hasRoute(snB) && b.hasRoute(snA), ""
 	})
 	if err := udpOverlay(t, a, b); err != nil {
@@ -325,7 +311,7 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 		if _, err := cl.Put(ctx, prefix+"/config", `{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}`); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 20*time.Second, "config error counted", func() (bool, string) {
+		poll.Until(t, 20*time.Second, "config error counted", func() (bool, string) {
 			_, body := a.get("/metrics")
 			return strings.Contains(body, "weft_config_errors_total 1") || strings.Contains(body, "weft_config_errors_total 2"), ""
 		})
@@ -356,7 +342,7 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 		if _, err := e.Client(t).Put(context.Background(), prefix+"/subnets/"+fake.Key(), string(v)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 60*time.Second, "fake peer programmed after etcd restart", func() (bool, string) {
+		poll.Until(t, 60*time.Second, "fake peer programmed after etcd restart", func() (bool, string) {
 			return a.hasRoute(fake.Subnet) && b.hasRoute(fake.Subnet), ""
 		})
 	})
@@ -367,11 +353,11 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 		if _, err := cl.Delete(context.Background(), key); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 60*time.Second, "lease re-created", func() (bool, string) {
+		poll.Until(t, 60*time.Second, "lease re-created", func() (bool, string) {
 			r, err := cl.Get(context.Background(), key)
 			return err == nil && len(r.Kvs) == 1 && r.Kvs[0].Lease != 0, ""
 		})
-		waitFor(t, 30*time.Second, "peer route back", func() (bool, string) { return b.hasRoute(snA), "" })
+		poll.Until(t, 30*time.Second, "peer route back", func() (bool, string) { return b.hasRoute(snA), "" })
 		if err := udpOverlay(t, b, a); err != nil {
 			t.Error(err)
 		}
@@ -383,18 +369,18 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 		ns1.MustRun(t, "ip", "addr", "del", ip1.String()+"/24", "dev", "eth0")
 		ns1.MustRun(t, "ip", "addr", "add", newIP.String()+"/24", "dev", "eth0")
 		key := prefix + "/subnets/" + subnet.SubnetKey(snA, netip.Prefix{})
-		waitFor(t, 60*time.Second, "lease PublicIP updated", func() (bool, string) {
+		poll.Until(t, 60*time.Second, "lease PublicIP updated", func() (bool, string) {
 			r, err := e.Client(t).Get(context.Background(), key)
 			if err != nil || len(r.Kvs) != 1 {
 				return false, fmt.Sprint(err)
 			}
 			return strings.Contains(string(r.Kvs[0].Value), `"PublicIP":"198.18.0.21"`), string(r.Kvs[0].Value)
 		})
-		waitFor(t, 30*time.Second, "peer FDB points at the new IP", func() (bool, string) {
+		poll.Until(t, 30*time.Second, "peer FDB points at the new IP", func() (bool, string) {
 			out, _ := ns2.Run("bridge", "fdb", "show", "dev", "flannel.1")
 			return strings.Contains(out, "dst 198.18.0.21") && !strings.Contains(out, "dst 198.18.0.1 "), out
 		})
-		waitFor(t, 30*time.Second, "overlay works from the new IP", func() (bool, string) {
+		poll.Until(t, 30*time.Second, "overlay works from the new IP", func() (bool, string) {
 			err := udpOverlay(t, a, b)
 			return err == nil, fmt.Sprint(err)
 		})
@@ -405,11 +391,11 @@ func TestTwoNodesProgramEachOtherAndSurviveTrouble(t *testing.T) {
 		ns1.MustRun(t, "ip", "link", "del", "eth0") // the kernel deletes flannel.1 with it
 		time.Sleep(500 * time.Millisecond)
 		ul.plug(ns1, 11, ip1)
-		waitFor(t, 60*time.Second, "device and route back", func() (bool, string) {
+		poll.Until(t, 60*time.Second, "device and route back", func() (bool, string) {
 			out, _ := ns1.Run("ip", "-d", "link", "show", "flannel.1")
 			return strings.Contains(out, "vxlan id 1") && a.hasRoute(snB), out
 		})
-		waitFor(t, 30*time.Second, "overlay works again", func() (bool, string) {
+		poll.Until(t, 30*time.Second, "overlay works again", func() (bool, string) {
 			err := udpOverlay(t, a, b)
 			return err == nil, fmt.Sprint(err)
 		})

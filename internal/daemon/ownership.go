@@ -108,29 +108,33 @@ func (d *daemon) noteOwnKey(l subnet.Lease) {
 	}
 }
 
+// ownKeyPolicy retries reading our key after the watch saw it changed.
+var ownKeyPolicy = policy{
+	step: "read our lease key", warn: "read our lease key; retrying",
+	initial: 200 * time.Millisecond, max: 5 * time.Second, jitter: 0.25, timeout: 10 * time.Second,
+}
+
 // checkOwnKey reads our key afresh and acts on what it holds. It returns
-// an error only when another node holds our subnet now (ErrLeaseTaken).
+// an error when another node holds our subnet now (ErrLeaseTaken) or ctx
+// ended.
 func (d *daemon) checkOwnKey(ctx context.Context) error {
-	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
-		mine := d.currentLease()
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		cur, err := d.reg.GetLease(cctx, mine.Subnet)
-		cancel()
-		switch {
-		case errors.Is(err, subnet.ErrLeaseNotFound):
-			return d.reclaimDeleted(ctx)
-		case err == nil:
-			return d.actOnOwnKey(ctx, mine, cur)
-		case ctx.Err() != nil:
-			return nil
+	var mine, cur subnet.Lease
+	err := retry(ctx, d.log, ownKeyPolicy, func(cctx context.Context) error {
+		mine = d.currentLease()
+		var err error
+		cur, err = d.reg.GetLease(cctx, mine.Subnet)
+		if errors.Is(err, subnet.ErrLeaseNotFound) {
+			return permanent(err)
 		}
-		d.log.WithError(err).Debug("read our lease key; retrying")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
+		return err
+	})
+	switch {
+	case errors.Is(err, subnet.ErrLeaseNotFound):
+		return d.reclaimDeleted(ctx)
+	case err != nil:
+		return err
 	}
+	return d.actOnOwnKey(ctx, mine, cur)
 }
 
 func (d *daemon) actOnOwnKey(ctx context.Context, mine, cur subnet.Lease) error {

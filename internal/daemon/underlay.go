@@ -58,27 +58,28 @@ func selectUnderlay(src underlaySource, o *Options, dualStack bool) (backend.Ext
 	return backend.ChooseInterface(links, q)
 }
 
-// waitUnderlay retries selection until it succeeds (the interface may come
-// up after weftd, e.g. a bond), logging every 30 s.
+// underlayPolicy polls each second: the interface may come up after weftd
+// (a bond, a NIC renamed by udev), and selection only reads the kernel.
+var underlayPolicy = policy{step: "select underlay", warn: "waiting for the underlay interface", initial: time.Second, max: time.Second}
+
+// waitUnderlay retries selection until it succeeds. It returns an error
+// only when ctx ends.
 func (d *daemon) waitUnderlay(ctx context.Context, src underlaySource) (backend.ExternalInterface, error) {
-	var lastLog time.Time
-	for {
-		ext, why, err := selectUnderlay(src, &d.opts, d.cfg.EnableIPv6)
-		if err == nil {
-			d.log.WithFields(logrus.Fields{"iface": ext.Name, "iface_addr": ext.IfaceAddr, "public_ip": ext.PublicIP,
-				"mtu": ext.MTU, "reason": why}).Info("underlay interface selected")
-			return ext, nil
-		}
-		if time.Since(lastLog) > 30*time.Second {
-			d.log.WithError(err).Warn("waiting for the underlay interface")
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return backend.ExternalInterface{}, nil
-		case <-time.After(time.Second):
-		}
+	var (
+		ext backend.ExternalInterface
+		why string
+	)
+	err := retry(ctx, d.log, underlayPolicy, func(context.Context) error {
+		var err error
+		ext, why, err = selectUnderlay(src, &d.opts, d.cfg.EnableIPv6)
+		return err
+	})
+	if err != nil {
+		return backend.ExternalInterface{}, err
 	}
+	d.log.WithFields(logrus.Fields{"iface": ext.Name, "iface_addr": ext.IfaceAddr, "public_ip": ext.PublicIP,
+		"mtu": ext.MTU, "reason": why}).Info("underlay interface selected")
+	return ext, nil
 }
 
 // followUnderlay re-selects the underlay periodically. When the interface

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 )
 
 // restoreDeadline is generous: Run repairs within an Interval (100 ms here)
@@ -50,20 +51,13 @@ func startRun(t *testing.T, m *Manager) {
 	})
 }
 
-// waitFor polls until snapshot equals want.
-func waitFor(t *testing.T, ns *nstest.NS, want, what string) {
+// waitRestored polls until snapshot equals want.
+func waitRestored(t *testing.T, ns *nstest.NS, want, what string) {
 	t.Helper()
-	deadline := time.Now().Add(restoreDeadline)
-	for {
+	poll.Until(t, restoreDeadline, what+": rules restored", func() (bool, string) {
 		got := snapshot(t, ns)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: rules not restored (-want +got):\n%s", what, cmp.Diff(want, got))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got == want, "(-want +got):\n" + cmp.Diff(want, got)
+	})
 }
 
 // TestRunRestores tampers with weft's rules by hand, as an operator or a
@@ -107,7 +101,7 @@ func TestRunRestores(t *testing.T) {
 	}
 	for i, cmd := range tamper {
 		ns.MustRun(t, cmd...)
-		waitFor(t, ns, want, cmd[len(cmd)-1]+" "+cmd[0])
+		waitRestored(t, ns, want, cmd[len(cmd)-1]+" "+cmd[0])
 		if !m.Installed() {
 			// Installed follows the check that repaired; give it a moment.
 			waitInstalled(t, m)
@@ -141,7 +135,7 @@ func TestRunWatchesNFTables(t *testing.T) {
 	waitInstalled(t, m)
 	want := snapshot(t, ns)
 	ns.MustRun(t, "nft", "delete", "table", "inet", TableName)
-	waitFor(t, ns, want, "delete table")
+	waitRestored(t, ns, want, "delete table")
 	ns.MustRun(t, "iptables-nft", "-F", "FORWARD")
-	waitFor(t, ns, want, "iptables -F FORWARD")
+	waitRestored(t, ns, want, "iptables -F FORWARD")
 }

@@ -23,10 +23,14 @@ import (
 	wnetns "github.com/weft-net/weft/internal/netns"
 )
 
-// RequireRoot skips the test, with a message saying why, unless it runs as
-// root. CI runs as root, so these tests run there.
+// RequireRoot skips the test, with a message saying why, under -short (make
+// unit: no root, no namespaces) or unless it runs as root. CI runs make test
+// as root, so these tests run there.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped with -short: needs root and network namespaces (make test runs it)")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root to create network namespaces (CI runs it as root; try `sudo make test`)")
 	}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,15 +62,11 @@ func New(client *clientv3.Client, prefix string, log logrus.FieldLogger) *Regist
 	}
 	if log == nil {
 		l := logrus.New()
-		l.SetOutput(discard{})
+		l.SetOutput(io.Discard)
 		log = l
 	}
 	return &Registry{client: client, prefix: prefix, log: log, timeout: DefaultRequestTimeout}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Prefix returns the etcd prefix the Registry stores under.
 func (r *Registry) Prefix() string { return r.prefix }
