@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 	"github.com/weft-net/weft/internal/version"
 	"github.com/weft-net/weft/subnet/subnetenv"
 )
@@ -93,7 +94,7 @@ func TestBlackholeRoute(t *testing.T) {
 	if !sn6.IsValid() {
 		t.Fatalf("no IPv6 subnet in %+v", env)
 	}
-	waitFor(t, 10*time.Second, "both blackhole routes", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "both blackhole routes", func() (bool, string) {
 		v4, v6 := n.blackholes("-4"), n.blackholes("-6")
 		return hasBlackhole(v4, sn4) && hasBlackhole(v6, sn6), v4 + v6
 	})
@@ -125,11 +126,11 @@ func TestBlackholeRoute(t *testing.T) {
 	t.Run("deleted by hand, put back and counted", func(t *testing.T) {
 		ns.MustRun(t, "ip", "route", "del", "blackhole", sn4.String(), "metric", fmt.Sprint(uint32(blackholeMetric)))
 		ns.MustRun(t, "ip", "-6", "route", "del", "blackhole", sn6.String(), "metric", fmt.Sprint(uint32(blackholeMetric)))
-		waitFor(t, 15*time.Second, "blackhole routes back", func() (bool, string) {
+		poll.Until(t, 15*time.Second, "blackhole routes back", func() (bool, string) {
 			v4, v6 := n.blackholes("-4"), n.blackholes("-6")
 			return hasBlackhole(v4, sn4) && hasBlackhole(v6, sn6), v4 + v6
 		})
-		waitFor(t, 5*time.Second, "two repairs counted", func() (bool, string) {
+		poll.Until(t, 5*time.Second, "two repairs counted", func() (bool, string) {
 			v, _ := n.metric(`weft_node_repairs_total{what="blackhole-route"}`)
 			return v == 2, fmt.Sprint(v)
 		})
@@ -166,7 +167,7 @@ func TestBlackholeRoute(t *testing.T) {
 		}
 		n.opts.BlackholeRoute = false
 		n.start()
-		waitFor(t, 10*time.Second, "leftover blackhole routes removed", func() (bool, string) {
+		poll.Until(t, 10*time.Second, "leftover blackhole routes removed", func() (bool, string) {
 			v4, v6 := n.blackholes("-4"), n.blackholes("-6")
 			return !strings.Contains(v4, "proto 87") && !strings.Contains(v6, "proto 87") &&
 				strings.Contains(v4, "blackhole 192.0.2.0/24"), v4 + v6
@@ -205,7 +206,7 @@ func TestMetricsBuildInfoAndPeersDesired(t *testing.T) {
 	put("10.244.200.0-24", `{"PublicIP":"198.19.0.9","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"2e:00:00:00:00:09"}}`)
 	put("10.244.201.0-24", `{"PublicIP":"198.19.0.10","BackendType":"vxlan"}`)                                                    // reservation, no data yet
 	put("10.99.0.0-24", `{"PublicIP":"198.19.0.11","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"2e:00:00:00:00:0b"}}`) // outside the network
-	waitFor(t, 20*time.Second, "one peer desired and programmed", func() (bool, string) {
+	poll.Until(t, 20*time.Second, "one peer desired and programmed", func() (bool, string) {
 		d, _ := n.metric("weft_peers_desired")
 		p, _ := n.metric("weft_peers_programmed")
 		r, _ := n.metric(`weft_leases_rejected{reason="outside-network"}`)
@@ -219,7 +220,7 @@ func TestMetricsBuildInfoAndPeersDesired(t *testing.T) {
 	if _, err := cl.Delete(context.Background(), prefix+"/subnets/10.244.200.0-24"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "no peer desired after it left", func() (bool, string) {
+	poll.Until(t, 20*time.Second, "no peer desired after it left", func() (bool, string) {
 		d, _ := n.metric("weft_peers_desired")
 		p, _ := n.metric("weft_peers_programmed")
 		return d == 0 && p == 0, fmt.Sprintf("desired %v programmed %v", d, p)
