@@ -97,7 +97,7 @@ func layerFromDir(dir string, epoch time.Time) (v1.Layer, error) {
 		return nil, err
 	}
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
