@@ -103,13 +103,13 @@ deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables,
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps build cni-plugins cni-matrix cri ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
+test: deps build cni-plugins cni-matrix cri image ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 unit: ## run only the tests that need neither root nor built binaries
 	$(GO) test -race -count=1 -short ./...
 
-e2e: deps build cni-plugins cni-matrix cri ## run the multi-node end-to-end tests (root)
+e2e: deps build cni-plugins cni-matrix cri image ## run the multi-node end-to-end tests (root)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=runs) and write bench/results/<date>-<commit>.json
