@@ -26,6 +26,11 @@ BENCH_COUNT   ?= 3
 # Reference CNI plugins, built from the containernetworking/plugins version pinned in go.mod.
 CNI_PLUGINS   := main/bridge ipam/host-local meta/portmap main/loopback
 CNI_MOD       := github.com/containernetworking/plugins/plugins
+# Each plugin build stamps its release into the line it prints when run
+# without CNI_COMMAND ("CNI bridge plugin v1.9.1"), as upstream's release
+# builds do: `weftctl install-cni --upgrade-plugins` compares those lines.
+CNI_PLUGINS_VER = $(shell $(GO) list -m -f '{{.Version}}' github.com/containernetworking/plugins)
+CNI_LDFLAGS    = -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$(1)
 # Older reference plugin releases the CNI plugin is tested against, each
 # built from the Go module proxy into bin/cni-<version>: v1.1.1 is what
 # Debian 12 ships; v1.4.0 and v1.5.1 still answer VERSION with at most
@@ -38,12 +43,20 @@ CONTAINERD_VER := v2.4.2
 CRICTL_VER     := v1.37.0
 CONTAINERD_MOD := github.com/containerd/containerd/v2/cmd
 
+# `make image`: the multi-platform OCI image, as an OCI layout tarball.
+# Every timestamp in it is the commit's time, so a commit builds to the
+# same digest anywhere.
+IMAGE_REPO      ?= ghcr.io/weft-net/weft
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_TAR       := $(BIN)/weft-image.tar
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
 # Tests find the built binaries through these.
 export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
 export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help version build cni-plugins cni-matrix cri deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,16 +73,16 @@ build: ## build bin/weftd, bin/weft (CNI plugin) and bin/weftctl
 cni-plugins: ## build the reference CNI plugins (bridge, host-local, portmap, loopback) into bin/cni
 	@mkdir -p $(CNI_BIN)
 	@for p in $(CNI_PLUGINS); do \
-		CGO_ENABLED=0 $(GO) build -trimpath -o $(CNI_BIN)/$$(basename $$p) $(CNI_MOD)/$$p || exit 1; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(call CNI_LDFLAGS,$(CNI_PLUGINS_VER))' -o $(CNI_BIN)/$$(basename $$p) $(CNI_MOD)/$$p || exit 1; \
 	done
 
 # The stamps make a rerun skip these builds entirely; a version bump
 # changes the stamp's name and so rebuilds.
-cni-matrix: $(foreach v,$(CNI_MATRIX),$(BIN)/cni-$(v)/.built) ## build the older reference plugin releases (CNI_MATRIX) into bin/cni-<version>
+cni-matrix: $(foreach v,$(CNI_MATRIX),$(BIN)/cni-$(v)/.built-versioned) ## build the older reference plugin releases (CNI_MATRIX) into bin/cni-<version>
 
-$(BIN)/cni-%/.built:
+$(BIN)/cni-%/.built-versioned:
 	@mkdir -p $(@D)
-	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install $(foreach p,$(CNI_PLUGINS),$(CNI_MOD)/$(p)@$*)
+	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install -ldflags '$(call CNI_LDFLAGS,$*)' $(foreach p,$(CNI_PLUGINS),$(CNI_MOD)/$(p)@$*)
 	@touch $@
 
 cri: $(CRI_BIN)/.containerd-$(CONTAINERD_VER) $(CRI_BIN)/.crictl-$(CRICTL_VER) ## build containerd, its runc shim, ctr, crictl and the pause binary into bin/cri
@@ -85,6 +98,10 @@ $(CRI_BIN)/.crictl-$(CRICTL_VER):
 	GOBIN=$(CRI_BIN) CGO_ENABLED=0 $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VER)
 	@touch $@
 
+image: ## build the OCI image (linux/amd64+arm64) into bin/weft-image.tar, no Docker needed; prints its digest
+	$(GO) run ./internal/imagebuild -repo $(IMAGE_REPO) -tag '$(VERSION)' -ldflags '$(LDFLAGS)' \
+		-platforms $(IMAGE_PLATFORMS) -epoch $(SOURCE_DATE_EPOCH) -out $(IMAGE_TAR) -work $(BIN)/image -go $(GO)
+
 deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables, nft, ethtool, runc)
 	@missing=""; \
 	command -v iptables >/dev/null || missing="$$missing iptables"; \
@@ -97,13 +114,13 @@ deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables,
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps build cni-plugins cni-matrix cri ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
+test: deps build cni-plugins cni-matrix cri image ## run every test (unit, etcd, kernel, CNI, e2e) with -race; kernel tests need root
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 unit: ## run only the tests that need neither root nor built binaries
 	$(GO) test -race -count=1 -short ./...
 
-e2e: deps build cni-plugins cni-matrix cri ## run the multi-node end-to-end tests (root)
+e2e: deps build cni-plugins cni-matrix cri image ## run the multi-node end-to-end tests (root)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=runs) and write bench/results/<date>-<commit>.json

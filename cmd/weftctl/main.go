@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"unreserve":   {summary: "delete a reservation", run: runUnreserve},
 		"doctor":      {summary: "check this node's kernel, subnet.env and lease against etcd; exit 1 on problems", run: runDoctor},
 		"demo":        {summary: "run a 3-node weft cluster in network namespaces and show it working (root)", run: runDemo},
+		"install-cni": {summary: "install weft's CNI plugin, missing reference plugins and the conflist (the DaemonSet's init step)", run: runInstallCNI},
 		"etcd-server": {summary: "run an etcd member (for the demo and test topologies)", hidden: true, run: runEtcdServer},
 		"version": {summary: "print the version", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
 			_, err := fmt.Fprintln(out, version.Line("weftctl"))
