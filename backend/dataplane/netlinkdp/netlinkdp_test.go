@@ -21,7 +21,7 @@ func newHarness(t *testing.T) dataplanetest.Harness {
 }
 
 // newHarnessNS is newHarness that also returns the namespace.
-func newHarnessNS(t *testing.T) (dataplanetest.Harness, *nstest.NS) {
+func newHarnessNS(t testing.TB) (dataplanetest.Harness, *nstest.NS) {
 	n := nstest.New(t)
 	n.MustRun(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
 	n.MustRun(t, "ip", "addr", "add", dataplanetest.UnderlayAddr.String(), "dev", "eth0")

@@ -147,7 +147,7 @@ func TestReconcileInterruptedDumps(t *testing.T) {
 
 // checkTables reads flannel.1's tables through a second Dataplane, whose
 // dumps are not interrupted: the backend programmed want peers.
-func checkTables(t *testing.T, ns *nstest.NS, want int) {
+func checkTables(t testing.TB, ns *nstest.NS, want int) {
 	t.Helper()
 	log, _ := test.NewNullLogger()
 	dp, err := netlinkdp.New(ns.Handle, log)
