@@ -14,9 +14,10 @@ import (
 // maxDumpAttempts bounds how often one dump is tried when the kernel
 // reports it interrupted. An interruption means the table changed while
 // it was being read, and a retry right away usually gets a clean copy
-// (a dump of 5,000 entries takes a few milliseconds; see
-// TestDumpUnderChurn). A table that keeps changing through ten dumps in a
-// row fails the call: the caller (a reconcile) retries on its own schedule.
+// (TestDumpUnderChurn, with another program changing the tables in bursts,
+// sees at most a few interruptions per round of dumps). A table that keeps
+// changing through ten dumps in a row fails the call: the caller (a
+// reconcile) retries on its own schedule.
 const maxDumpAttempts = 10
 
 // dumper is the part of *netlink.Handle that reads whole tables. Every
