@@ -40,11 +40,11 @@ func indexLink(index int) netlink.Link {
 
 // Links lists every link of the namespace with its addresses.
 func (d *Dataplane) Links() ([]dataplane.Link, error) {
-	ls, err := d.h.LinkList()
+	ls, err := d.listLinks()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
-	addrs, err := d.h.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := d.listAddrs(nil)
 	if err != nil {
 		return nil, fmt.Errorf("list addresses: %w", err)
 	}
@@ -63,7 +63,7 @@ func (d *Dataplane) Links() ([]dataplane.Link, error) {
 
 // LinkByName returns one link; dataplane.ErrNotFound if absent.
 func (d *Dataplane) LinkByName(name string) (dataplane.Link, error) {
-	l, err := d.h.LinkByName(name)
+	l, err := d.linkByName(name)
 	if err != nil {
 		if gone(err) {
 			return dataplane.Link{}, fmt.Errorf("link %q: %w", name, dataplane.ErrNotFound)
@@ -87,7 +87,7 @@ func (d *Dataplane) CreateVXLAN(spec dataplane.VXLANSpec) (dataplane.Link, error
 	if err := d.h.LinkAdd(v); err != nil {
 		return dataplane.Link{}, fmt.Errorf("create vxlan link %q: %w", spec.Name, err)
 	}
-	l, err := d.h.LinkByName(spec.Name)
+	l, err := d.linkByName(spec.Name)
 	if err != nil {
 		return dataplane.Link{}, fmt.Errorf("get new vxlan link %q: %w", spec.Name, err)
 	}
@@ -101,7 +101,7 @@ func (d *Dataplane) CreateVXLAN(spec dataplane.VXLANSpec) (dataplane.Link, error
 
 // DelLink deletes a link by name; a missing link is not an error.
 func (d *Dataplane) DelLink(name string) error {
-	l, err := d.h.LinkByName(name)
+	l, err := d.linkByName(name)
 	if err != nil {
 		if gone(err) {
 			return nil
@@ -132,7 +132,7 @@ func (d *Dataplane) SetLinkMTU(index, mtu int) error {
 
 // Addrs lists the addresses on a link.
 func (d *Dataplane) Addrs(index int) ([]netip.Prefix, error) {
-	as, err := d.h.AddrList(indexLink(index), netlink.FAMILY_ALL)
+	as, err := d.listAddrs(indexLink(index))
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of link %d: %w", index, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
@@ -29,10 +30,13 @@ const DefaultReceiveBuffer = 8 << 20
 // the zero value is not usable. Close releases its sockets.
 type Dataplane struct {
 	h     *netlink.Handle
+	dump  dumper         // h, but for tests; read tables only through retryDump
 	ns    netns.NsHandle // our own duplicate of the caller's handle
 	ioctl *nl.NetlinkSocket
 	req   *reqConn // neighbour, FDB and route changes
 	log   logrus.FieldLogger
+	// interrupted counts dumps the kernel reported interrupted.
+	interrupted atomic.Uint64
 	// ReceiveBuffer is the notification socket buffer size in bytes; set
 	// it before calling Watch.
 	ReceiveBuffer int
@@ -68,7 +72,7 @@ func New(ns netns.NsHandle, log logrus.FieldLogger) (*Dataplane, error) {
 		_ = own.Close()
 		return nil, fmt.Errorf("open netlink request socket: %w", err)
 	}
-	return &Dataplane{h: h, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
+	return &Dataplane{h: h, dump: h, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
 }
 
 // Close releases the sockets and the namespace handle.

@@ -16,6 +16,12 @@ import (
 // newHarness builds a namespace with an up veth "eth0" carrying the
 // suite's underlay addresses, and a Dataplane for it.
 func newHarness(t *testing.T) dataplanetest.Harness {
+	h, _ := newHarnessNS(t)
+	return h
+}
+
+// newHarnessNS is newHarness that also returns the namespace.
+func newHarnessNS(t testing.TB) (dataplanetest.Harness, *nstest.NS) {
 	n := nstest.New(t)
 	n.MustRun(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
 	n.MustRun(t, "ip", "addr", "add", dataplanetest.UnderlayAddr.String(), "dev", "eth0")
@@ -32,7 +38,7 @@ func newHarness(t *testing.T) dataplanetest.Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dataplanetest.Harness{DP: dp, Underlay: l}
+	return dataplanetest.Harness{DP: dp, Underlay: l}, n
 }
 
 func TestConformance(t *testing.T) {

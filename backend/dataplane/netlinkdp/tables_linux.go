@@ -25,7 +25,7 @@ func fdbOf(n *netlink.Neigh) dataplane.FDBEntry {
 func (d *Dataplane) Neighs(index int) ([]dataplane.Neigh, error) {
 	var out []dataplane.Neigh
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		ns, err := d.h.NeighList(index, fam)
+		ns, err := d.listNeighs(index, fam)
 		if err != nil {
 			return nil, fmt.Errorf("list neighbours of link %d: %w", index, err)
 		}
@@ -56,7 +56,7 @@ func (d *Dataplane) DelNeigh(n dataplane.Neigh) error {
 
 // FDB lists the entries with a remote destination of a VXLAN link.
 func (d *Dataplane) FDB(index int) ([]dataplane.FDBEntry, error) {
-	ns, err := d.h.NeighList(index, unix.AF_BRIDGE)
+	ns, err := d.listNeighs(index, unix.AF_BRIDGE)
 	if err != nil {
 		return nil, fmt.Errorf("list fdb of link %d: %w", index, err)
 	}
@@ -94,14 +94,13 @@ func routeOf(r *netlink.Route) dataplane.Route {
 
 // Routes lists the unicast single-path routes of the main table.
 func (d *Dataplane) Routes(f dataplane.Family) ([]dataplane.Route, error) {
-	var out []dataplane.Route
 	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST}
-	err := d.h.RouteListFilteredIter(familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE,
-		func(r netlink.Route) bool {
+	out, err := collectRoutes(d, familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE,
+		func(out []dataplane.Route, r *netlink.Route) []dataplane.Route {
 			if len(r.MultiPath) == 0 {
-				out = append(out, routeOf(&r))
+				out = append(out, routeOf(r))
 			}
-			return true
+			return out
 		})
 	if err != nil {
 		return nil, fmt.Errorf("list %s routes: %w", f, err)
@@ -145,20 +144,20 @@ func (d *Dataplane) RouteGet(dst netip.Addr) (dataplane.Route, error) {
 
 // DefaultRouteLink returns the link of the lowest-metric default route.
 func (d *Dataplane) DefaultRouteLink(f dataplane.Family) (int, error) {
-	best, bestPrio := 0, -1
+	type pick struct{ link, prio int }
 	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN}
-	err := d.h.RouteListFilteredIter(familyOf(f), filter, netlink.RT_FILTER_TABLE, func(r netlink.Route) bool {
+	best, err := collectRoutes(d, familyOf(f), filter, netlink.RT_FILTER_TABLE, func(best pick, r *netlink.Route) pick {
 		if p := prefixOf(r.Dst); (r.Dst == nil || p.Bits() == 0) && r.LinkIndex > 0 &&
-			(bestPrio < 0 || r.Priority < bestPrio) {
-			best, bestPrio = r.LinkIndex, r.Priority
+			(best.link == 0 || r.Priority < best.prio) {
+			return pick{r.LinkIndex, r.Priority}
 		}
-		return true
+		return best
 	})
 	if err != nil {
 		return 0, fmt.Errorf("list %s routes: %w", f, err)
 	}
-	if best == 0 {
+	if best.link == 0 {
 		return 0, fmt.Errorf("%s default route: %w", f, dataplane.ErrNotFound)
 	}
-	return best, nil
+	return best.link, nil
 }

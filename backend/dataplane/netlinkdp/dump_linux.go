@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package netlinkdp
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// maxDumpAttempts bounds how often one dump is tried when the kernel
+// reports it interrupted. An interruption means the table changed while
+// it was being read, and a retry right away usually gets a clean copy
+// (TestDumpUnderChurn, with another program changing the tables in bursts,
+// sees at most a few interruptions per round of dumps). A table that keeps
+// changing through ten dumps in a row fails the call: the caller (a
+// reconcile) retries on its own schedule.
+const maxDumpAttempts = 10
+
+// dumper is the part of *netlink.Handle that reads whole tables. Every
+// call of it goes through retryDump (the lint rule forbidigo enforces this
+// outside this file); it is an interface so that tests can interrupt dumps.
+type dumper interface {
+	LinkList() ([]netlink.Link, error)
+	LinkByName(name string) (netlink.Link, error)
+	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)
+	NeighList(linkIndex, family int) ([]netlink.Neigh, error)
+	RouteListFilteredIter(family int, filter *netlink.Route, mask uint64, f func(netlink.Route) bool) error
+}
+
+var _ dumper = (*netlink.Handle)(nil)
+
+// retryDump runs one dump until the kernel completes it uninterrupted, at
+// most maxDumpAttempts times, and counts the interruptions on d.
+//
+// On an interruption vishvananda/netlink (v1.3.x) returns the entries read
+// so far together with ErrDumpInterrupted (the Iter forms have already
+// passed them to the callback). They may miss entries or hold stale ones,
+// so they are never used: each attempt starts from nothing (dump builds
+// its result afresh on every call), and after the last attempt the error
+// is returned without a result. A reconcile acting on a partial table
+// would only repeat work, but Links feeds decisions (the underlay, foreign
+// routes) that must not rest on half a table.
+func retryDump[T any](d *Dataplane, name string, dump func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+		d.interrupted.Add(1)
+		if attempt == maxDumpAttempts {
+			var zero T
+			return zero, fmt.Errorf("dump %s: changed during each of %d attempts: %w", name, attempt, err)
+		}
+	}
+}
+
+// DumpInterruptions is how many table dumps the kernel reported
+// interrupted (by a change of the table during the dump) since New; each
+// was retried.
+func (d *Dataplane) DumpInterruptions() uint64 { return d.interrupted.Load() }
+
+func (d *Dataplane) listLinks() ([]netlink.Link, error) {
+	return retryDump(d, "links", d.dump.LinkList)
+}
+
+// linkByName is not a dump on current kernels, but the library falls back
+// to filtering a link dump where the kernel cannot look names up.
+func (d *Dataplane) linkByName(name string) (netlink.Link, error) {
+	return retryDump(d, "links", func() (netlink.Link, error) { return d.dump.LinkByName(name) })
+}
+
+// listAddrs lists the addresses of link (nil: of every link).
+func (d *Dataplane) listAddrs(link netlink.Link) ([]netlink.Addr, error) {
+	return retryDump(d, "addresses", func() ([]netlink.Addr, error) {
+		return d.dump.AddrList(link, netlink.FAMILY_ALL)
+	})
+}
+
+// listNeighs lists the neighbour entries of a link (family AF_INET or
+// AF_INET6), or its FDB entries (AF_BRIDGE).
+func (d *Dataplane) listNeighs(index, family int) ([]netlink.Neigh, error) {
+	name := familyName(family) + " neighbours"
+	if family == unix.AF_BRIDGE {
+		name = "fdb"
+	}
+	return retryDump(d, name, func() ([]netlink.Neigh, error) {
+		return d.dump.NeighList(index, family)
+	})
+}
+
+// collectRoutes dumps the routes matching filter and mask, folding each
+// into a result that starts from the zero value on every attempt, so that
+// an interrupted attempt leaves nothing behind.
+func collectRoutes[T any](d *Dataplane, family int, filter *netlink.Route, mask uint64,
+	add func(acc T, r *netlink.Route) T) (T, error) {
+	return retryDump(d, familyName(family)+" routes", func() (T, error) {
+		var acc T
+		err := d.dump.RouteListFilteredIter(family, filter, mask, func(r netlink.Route) bool {
+			acc = add(acc, &r)
+			return true
+		})
+		return acc, err
+	})
+}
+
+func familyName(family int) string {
+	switch family {
+	case netlink.FAMILY_V4:
+		return "ipv4"
+	case netlink.FAMILY_V6:
+		return "ipv6"
+	case netlink.FAMILY_ALL:
+		return "all"
+	}
+	return fmt.Sprintf("family %d", family)
+}

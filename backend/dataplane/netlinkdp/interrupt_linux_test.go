@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 The weft Authors
+
+package netlinkdp
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// MaxDumpAttempts is maxDumpAttempts for the external tests.
+const MaxDumpAttempts = maxDumpAttempts
+
+// InterruptDumps makes dp's dumps report interruptions, as the kernel does
+// when a table changes during a dump: each dump is interrupted n times in a
+// row, then completes. set changes n at any time (0 stops interrupting).
+func InterruptDumps(dp *Dataplane) (set func(n int)) {
+	in := &interrupter{next: dp.dump, streak: make(map[string]int)}
+	dp.dump = in
+	return func(n int) { in.n.Store(int32(n)) }
+}
+
+// interrupter wraps a dumper. An interrupted dump returns what the library
+// returns, the entries read so far and ErrDumpInterrupted: here the first
+// half of the real entries plus a stale one the table does not hold, so
+// that a caller keeping anything of an interrupted attempt shows it. The
+// streak of interruptions is kept per dump (kind and arguments), so that
+// concurrent dumps of different tables do not share one.
+type interrupter struct {
+	next   dumper
+	n      atomic.Int32
+	mu     sync.Mutex
+	streak map[string]int
+}
+
+// interrupt reports whether this attempt of the dump key is interrupted.
+func (in *interrupter) interrupt(key string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.streak[key] < int(in.n.Load()) {
+		in.streak[key]++
+		return true
+	}
+	delete(in.streak, key)
+	return false
+}
+
+func partial[T any](all []T, stale T) []T {
+	return append(all[:len(all)/2:len(all)/2], stale)
+}
+
+// staleIP is an address no test programs (TEST-NET-1).
+var staleIP = net.IPv4(192, 0, 2, 1).To4()
+
+func staleNeigh(index int) netlink.Neigh {
+	return netlink.Neigh{LinkIndex: index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: staleIP,
+		HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0xde, 0xad}}
+}
+
+func staleLink() netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 9999, Name: "stale0", MTU: 1500, Flags: net.FlagUp}}
+}
+
+func (in *interrupter) LinkList() ([]netlink.Link, error) {
+	ls, err := in.next.LinkList()
+	if err == nil && in.interrupt("links") {
+		return partial(ls, staleLink()), netlink.ErrDumpInterrupted
+	}
+	return ls, err
+}
+
+func (in *interrupter) LinkByName(name string) (netlink.Link, error) {
+	l, err := in.next.LinkByName(name)
+	if err == nil && in.interrupt("link "+name) {
+		return staleLink(), netlink.ErrDumpInterrupted
+	}
+	return l, err
+}
+
+func (in *interrupter) AddrList(link netlink.Link, family int) ([]netlink.Addr, error) {
+	as, err := in.next.AddrList(link, family)
+	index := 0
+	if link != nil {
+		index = link.Attrs().Index
+	}
+	if err == nil && in.interrupt(fmt.Sprintf("addrs %d %d", index, family)) {
+		stale := netlink.Addr{LinkIndex: index, IPNet: &net.IPNet{IP: staleIP, Mask: net.CIDRMask(32, 32)}}
+		return partial(as, stale), netlink.ErrDumpInterrupted
+	}
+	return as, err
+}
+
+func (in *interrupter) NeighList(index, family int) ([]netlink.Neigh, error) {
+	ns, err := in.next.NeighList(index, family)
+	if err == nil && in.interrupt(fmt.Sprintf("neigh %d %d", index, family)) {
+		return partial(ns, staleNeigh(index)), netlink.ErrDumpInterrupted
+	}
+	return ns, err
+}
+
+// RouteListFilteredIter passes the first half of the routes and a stale
+// default route of the lowest metric to f before reporting the
+// interruption, as the library's iterator does with what it has read.
+func (in *interrupter) RouteListFilteredIter(family int, filter *netlink.Route, mask uint64,
+	f func(netlink.Route) bool) error {
+	var all []netlink.Route
+	err := in.next.RouteListFilteredIter(family, filter, mask, func(r netlink.Route) bool {
+		all = append(all, r)
+		return true
+	})
+	if err == nil && in.interrupt(fmt.Sprintf("routes %d %d", family, mask)) {
+		stale := netlink.Route{LinkIndex: 9999, Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST,
+			Family: family, Priority: 0}
+		all, err = partial(all, stale), netlink.ErrDumpInterrupted
+	}
+	for _, r := range all {
+		if !f(r) {
+			break
+		}
+	}
+	return err
+}
