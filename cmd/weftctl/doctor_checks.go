@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/subnet"
@@ -105,9 +106,15 @@ func (v *nodeView) checkOwn() {
 			Detail: fmt.Sprintf("our etcd lease %s has expired", leaseIDString(l.LeaseID)),
 			Fix:    "check that weftd runs: it re-claims the subnet while it is free"})
 	case v.ttl < v.flags.renewMargin:
+		ttl := "its TTL"
+		if v.granted > 0 {
+			ttl = "its TTL of " + v.granted.String()
+		}
 		v.add(finding{Check: "lease", Subject: l.Key(), Problem: "expiring",
-			Detail: fmt.Sprintf("our lease expires in %s (renew margin %s): nothing is keeping it alive", v.ttl, v.flags.renewMargin),
-			Fix:    "check that weftd runs and reaches etcd; weftd keeps its lease alive continuously"})
+			Detail: fmt.Sprintf("our lease expires in %s, under weftd's renew margin of %s for %s: weftd renews it at least every "+
+				"third of the TTL, so nothing is keeping it alive", v.ttl.Round(time.Second), v.flags.renewMargin, ttl),
+			Fix: "check that weftd runs and reaches etcd (its log says \"lease renewal failing\" when it cannot); " +
+				"the subnet is freed when the lease expires"})
 	}
 	v.checkVTEP(l.Attrs.BackendData, v.fams[0])
 	if len(v.fams) > 1 {
