@@ -69,9 +69,6 @@ says whether weftd's env file was read. It does not contact etcd.`,
 		RunE: a.action(func(context.Context, *cobra.Command, []string) error { return a.configView() }),
 	}
 	addNodeFlags(view.Flags(), &nodeFlags{})
-	for _, c := range []*cobra.Command{get, set, view} {
-		registerOutputCompletion(c)
-	}
 	cmd.AddCommand(get, set, view)
 	return cmd
 }
@@ -165,12 +162,12 @@ func configTable(w io.Writer, cfg *subnet.Config, leases []subnet.Lease) error {
 
 // setResult is what `config set` prints with -o json|yaml.
 type setResult struct {
-	Key     string         `json:"key"`
-	Changed bool           `json:"changed"`
-	Written bool           `json:"written"`
-	DryRun  bool           `json:"dryRun"`
-	Diff    string         `json:"diff"`
-	Orphans []orphanLease  `json:"orphans"`
+	Key     string        `json:"key"`
+	Changed bool          `json:"changed"`
+	Written bool          `json:"written"`
+	DryRun  bool          `json:"dryRun"`
+	Diff    string        `json:"diff"`
+	Orphans []orphanLease `json:"orphans"`
 	// Restart lists the changes weftd applies only at start, and Nodes
 	// the nodes (from the leases) that must restart weftd for them.
 	Restart []subnet.Change `json:"restart"`
@@ -184,6 +181,11 @@ type restartNode struct {
 	Subnet   string `json:"subnet"`
 	Kind     string `json:"kind"` // lease or reservation
 }
+
+// testHookBeforeConfigPut runs between reading the stored config and the
+// compare-and-swap that replaces it: tests change the key there, as a
+// second operator would.
+var testHookBeforeConfigPut func()
 
 type setOptions struct {
 	file          string
@@ -231,6 +233,9 @@ func (a *app) configSet(ctx context.Context, o setOptions) error {
 	orphans, restart := len(res.Orphans) > 0, len(res.Restart) > 0
 	blocked := (orphans || restart) && !o.force
 	if res.Changed && !o.dryRun && !blocked {
+		if testHookBeforeConfigPut != nil {
+			testHookBeforeConfigPut()
+		}
 		if err := c.reg.PutConfigAt(ctx, out, rev); err != nil {
 			if errors.Is(err, etcd.ErrConfigChanged) {
 				return fmt.Errorf("%w: the config in etcd changed while weftctl compared it; nothing written, run the command again to see the new difference", err)

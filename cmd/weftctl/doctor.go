@@ -89,7 +89,6 @@ func (a *app) doctorCmd() *cobra.Command {
 	}
 	addNodeFlags(cmd.Flags(), &f.nodeFlags)
 	cmd.Flags().StringVar(&f.netnsPath, "netns", "", "inspect this network namespace (a path such as /var/run/netns/NAME) instead of the current one")
-	registerOutputCompletion(cmd)
 	return cmd
 }
 

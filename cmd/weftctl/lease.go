@@ -50,8 +50,6 @@ that node takes a subnet again. Asks for confirmation unless --yes.`,
 		}),
 	}
 	release.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	registerOutputCompletion(show)
-	registerOutputCompletion(release)
 	cmd.AddCommand(show, release)
 	return cmd
 }

@@ -182,7 +182,6 @@ columns and the rejection details. --watch prints the list, then one line per ch
 		}),
 	}
 	cmd.Flags().BoolVar(&watch, "watch", false, "after the list, stream lease changes until Ctrl-C")
-	registerOutputCompletion(cmd)
 	return cmd
 }
 

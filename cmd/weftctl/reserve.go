@@ -81,7 +81,6 @@ that node already holds SUBNET with an etcd lease, the lease becomes the reserva
 	f.Var(addrFlag{&req.ip}, "public-ip", "public IPv4 address of the node the subnet is kept for (required)")
 	f.Var(addrFlag{&req.ip6}, "public-ipv6", "public IPv6 address of the node (dual stack)")
 	f.Var(prefixFlag{&req.sn6}, "ipv6-subnet", "IPv6 subnet to pair with SUBNET in dual stack (default: the one at the same index)")
-	registerOutputCompletion(cmd)
 	return cmd
 }
 
@@ -249,7 +248,6 @@ peer drops its routes to that node: weftctl asks first, unless --yes.`,
 		}),
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation when a node uses the reservation")
-	registerOutputCompletion(cmd)
 	return cmd
 }
 

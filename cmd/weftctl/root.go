@@ -62,7 +62,20 @@ func (a *app) newRoot() *cobra.Command {
 	a.addGlobalFlags(root.PersistentFlags())
 	root.AddCommand(a.configCmd(), a.leasesCmd(), a.leaseCmd(), a.reserveCmd(), a.unreserveCmd(),
 		a.doctorCmd(), versionCmd(), movedDemoCmd())
-	root.CompletionOptions.HiddenDefaultCmd = false
+	// The completion scripts are written to the writer set at this point.
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Short = "write a shell completion script (bash, zsh, fish or powershell)"
+			c.Args, c.RunE = noArgs, showHelp // an unknown shell is a usage error
+		}
+	}
+	// -o is a global flag: its completion is registered where it is defined.
+	_ = root.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{formatTable, formatWide, formatJSON, formatYAML}, cobra.ShellCompDirectiveNoFileComp
+	})
 	return root
 }
 
@@ -81,14 +94,6 @@ func (a *app) addGlobalFlags(fs *pflag.FlagSet) {
 	for _, n := range []string{"etcd-certfile", "etcd-keyfile", "etcd-cafile", "etcd-password-file"} {
 		_ = cobra.MarkFlagFilename(fs, n)
 	}
-}
-
-// registerOutputCompletion offers the formats to shells; completion
-// functions belong to a command, so every command that prints gets it.
-func registerOutputCompletion(cmd *cobra.Command) {
-	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{formatTable, formatWide, formatJSON, formatYAML}, cobra.ShellCompDirectiveNoFileComp
-	})
 }
 
 // action wraps a command's code: it resolves the settings first and marks
