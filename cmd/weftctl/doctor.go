@@ -111,6 +111,7 @@ func (a *app) doctor(ctx context.Context, f doctorFlags) error {
 	if v.conn != nil {
 		defer v.conn.Close()
 	}
+	v.env, v.envErr = subnetenv.Read(f.subnetFile)
 	if err := v.readKernel(dp); err != nil {
 		return err
 	}

@@ -203,21 +203,26 @@ type doctorReport struct {
 type nodeReport struct {
 	// Etcd is "ok" or "unreachable"; Weftd is weftd's /readyz state:
 	// ready, not ready, unreachable or "no health listener".
-	Etcd        string `json:"etcd"`
-	Weftd       string `json:"weftd"`
-	PublicIP    string `json:"publicIP,omitempty"`
-	Subnet      string `json:"subnet,omitempty"`
-	IPv6Subnet  string `json:"ipv6Subnet,omitempty"`
-	EtcdLeaseID string `json:"etcdLeaseID,omitempty"`
-	ExpiresIn   string `json:"expiresIn,omitempty"`
-	Device      string `json:"device,omitempty"`
-	Peers       int    `json:"peers"`
-	Leases      int    `json:"leases"`
+	Etcd      string `json:"etcd"`
+	Weftd     string `json:"weftd"`
+	WeftdAddr string `json:"weftdAddr,omitempty"`
+	// WeftdNotes are /readyz's informational lines (an etcd outage, a
+	// config change weftd has not applied).
+	WeftdNotes  []string `json:"weftdNotes,omitempty"`
+	PublicIP    string   `json:"publicIP,omitempty"`
+	Subnet      string   `json:"subnet,omitempty"`
+	IPv6Subnet  string   `json:"ipv6Subnet,omitempty"`
+	EtcdLeaseID string   `json:"etcdLeaseID,omitempty"`
+	ExpiresIn   string   `json:"expiresIn,omitempty"`
+	Device      string   `json:"device,omitempty"`
+	Peers       int      `json:"peers"`
+	Leases      int      `json:"leases"`
 }
 
 func (v *nodeView) report() doctorReport {
 	r := doctorReport{Healthy: len(v.findings) == 0, Findings: v.findings, Node: nodeReport{
-		Etcd: "ok", Weftd: v.weftd.State, PublicIP: addrText(v.publicIP), Leases: len(v.leases),
+		Etcd: "ok", Weftd: v.weftd.State, WeftdAddr: v.weftd.Addr, WeftdNotes: v.weftd.Notes,
+		PublicIP: addrText(v.publicIP), Leases: len(v.leases),
 	}}
 	if v.etcdErr != nil {
 		r.Node.Etcd = "unreachable"

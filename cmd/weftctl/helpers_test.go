@@ -208,3 +208,5 @@ func mustAddr(t testing.TB, s string) netip.Addr {
 	}
 	return a
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
