@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/weft-net/weft/subnet"
 )
 
 // TestDoctorShortTTL: a node whose lease has a 20 s TTL (weftd renews it
@@ -227,18 +225,4 @@ func parseReport(t *testing.T, s string) doctorReport {
 		t.Fatalf("doctor output is not a report: %v\n%s", err, s)
 	}
 	return rep
-}
-
-// TestEffectiveRenewMarginAsWeftd pins doctor's margin to weftd's.
-func TestEffectiveRenewMarginAsWeftd(t *testing.T) {
-	for _, tc := range []struct{ margin, ttl, want time.Duration }{
-		{time.Hour, 24 * time.Hour, time.Hour},
-		{time.Hour, 20 * time.Second, 4 * time.Second},
-		{30 * time.Minute, 40 * time.Minute, 20 * time.Minute},
-		{0, 0, subnet.DefaultRenewMargin},
-	} {
-		if got := subnet.EffectiveRenewMargin(tc.margin, tc.ttl); got != tc.want {
-			t.Errorf("EffectiveRenewMargin(%s, %s) = %s, want %s", tc.margin, tc.ttl, got, tc.want)
-		}
-	}
 }
