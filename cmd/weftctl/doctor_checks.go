@@ -142,13 +142,7 @@ func (v *nodeView) checkVTEP(data []byte, fv *famView) {
 func (v *nodeView) checkEnv() {
 	path := v.flags.subnetFile
 	if v.envErr != nil {
-		f := finding{Check: "subnet.env", Subject: path, Problem: "unusable", Detail: v.envErr.Error(),
-			Fix: "weftd rewrites it at start: restart weftd"}
-		if errors.Is(v.envErr, fs.ErrNotExist) {
-			f.Problem, f.Detail = "missing", fmt.Sprintf("%s does not exist: the CNI plugin cannot give pods addresses", path)
-			f.Fix = "weftd writes it once it holds a lease: check that weftd runs (and uses --subnet-file " + path + ")"
-		}
-		v.add(f)
+		v.envUnusable()
 		return
 	}
 	e := v.env
@@ -176,6 +170,18 @@ func (v *nodeView) checkEnv() {
 	if mtu, _, ok := v.wantMTU(v.fams[0]); ok {
 		want("FLANNEL_MTU", fmt.Sprint(e.MTU), fmt.Sprint(mtu))
 	}
+}
+
+// envUnusable reports a subnet.env that is missing or unreadable.
+func (v *nodeView) envUnusable() {
+	path := v.flags.subnetFile
+	f := finding{Check: "subnet.env", Subject: path, Problem: "unusable", Detail: v.envErr.Error(),
+		Fix: "weftd rewrites it at start: restart weftd"}
+	if errors.Is(v.envErr, fs.ErrNotExist) {
+		f.Problem, f.Detail = "missing", fmt.Sprintf("%s does not exist: the CNI plugin cannot give pods addresses", path)
+		f.Fix = "weftd writes it once it holds a lease: check that weftd runs (and uses --subnet-file " + path + ")"
+	}
+	v.add(f)
 }
 
 func prefixText(p netip.Prefix) string {

@@ -329,8 +329,7 @@ func (v *nodeView) checkConfigChanged() bool {
 func (v *nodeView) checkLocal() {
 	fv := v.fams[0]
 	if v.envErr != nil {
-		v.add(finding{Check: "subnet.env", Subject: v.flags.subnetFile, Problem: "unusable", Detail: v.envErr.Error(),
-			Fix: "weftd writes it once it holds a lease: check that weftd runs (and uses --subnet-file " + v.flags.subnetFile + ")"})
+		v.envUnusable()
 	}
 	switch {
 	case fv.dev == nil:
