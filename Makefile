@@ -64,11 +64,12 @@ help: ## show this help
 version: ## print the version the binaries get (git describe with semver tags)
 	@echo $(VERSION)
 
-build: ## build bin/weftd, bin/weft (CNI plugin) and bin/weftctl
+build: ## build bin/weftd, bin/weft (CNI plugin), bin/weftctl and bin/weft-demo (demo; runs the test topologies' etcd)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftctl ./cmd/weftctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft-demo ./cmd/weft-demo
 
 cni-plugins: ## build the reference CNI plugins (bridge, host-local, portmap, loopback) into bin/cni
 	@mkdir -p $(CNI_BIN)
@@ -131,10 +132,10 @@ bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newes
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
 
 demo: deps build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
-	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist
+	$(BIN)/weft-demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist
 
 demo-containerd: deps build cni-plugins cri ## the demo with pods made through a containerd per node (CRI, crictl), as kubelet makes them (root)
-	$(BIN)/weftctl demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist --runtime containerd --cri-bin-dir $(CRI_BIN)
+	$(BIN)/weft-demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist --runtime containerd --cri-bin-dir $(CRI_BIN)
 
 $(GOLANGCI):
 	@mkdir -p $(TOOLS)

@@ -39,7 +39,7 @@ type ManagerOptions struct {
 	// RenewMargin is flannel's --subnet-lease-renew-margin. weft renews far
 	// earlier; the margin is only the threshold under which a lease that
 	// cannot be renewed (etcd unreachable) is logged as expiring soon.
-	// Default 1h, at most TTL/2.
+	// Default 1h; EffectiveRenewMargin fits it to the TTL.
 	RenewMargin time.Duration
 	// MaxAttempts bounds the create transactions Acquire tries when other
 	// nodes win the race for the subnets it picked (default 30).
@@ -58,10 +58,7 @@ func (o ManagerOptions) withDefaults() ManagerOptions {
 	if o.RenewInterval <= 0 {
 		o.RenewInterval = min(o.TTL/3, DefaultRenewInterval)
 	}
-	if o.RenewMargin <= 0 {
-		o.RenewMargin = DefaultRenewMargin
-	}
-	o.RenewMargin = min(o.RenewMargin, o.TTL/2)
+	o.RenewMargin = EffectiveRenewMargin(o.RenewMargin, o.TTL)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}

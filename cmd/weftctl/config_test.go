@@ -147,7 +147,7 @@ func TestConfigSet(t *testing.T) {
 		}
 	})
 	t.Run("already orphaned leases do not block", func(t *testing.T) {
-		wider := writeFile(t, "wider.json", `{"Network":"10.244.0.0/16","SubnetMax":"10.244.199.0","Backend":{"Type":"vxlan","VNI":1,"DirectRouting":true}}`)
+		wider := writeFile(t, "wider.json", `{"Network":"10.244.0.0/16","SubnetMax":"10.244.199.0","EnableNFTables":true,"Backend":{"Type":"vxlan","VNI":1}}`)
 		e.mustRun("config", "set", "-f", wider)
 	})
 	t.Run("stdin", func(t *testing.T) {
@@ -184,7 +184,7 @@ func TestConfigSetRefusesInvalid(t *testing.T) {
 			}
 		})
 	}
-	e.wantFail([]string{"-f FILE is required"}, "config", "set")
+	e.wantUsage([]string{"-f FILE is required"}, "config", "set")
 	e.wantFail([]string{"no such file"}, "config", "set", "-f", filepath.Join(t.TempDir(), "missing.json"))
 }
 
@@ -198,5 +198,91 @@ func TestLineDiff(t *testing.T) {
 		if got := lineDiff(tc.a, tc.b, "A", "B"); got != tc.want {
 			t.Errorf("lineDiff(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestConfigSetRestart: a change weftd applies only at start is refused
+// while nodes hold leases, naming them, and stored with --force.
+func TestConfigSetRestart(t *testing.T) {
+	e := newEnv(t)
+	e.knownState()
+	before := e.storedConfig()
+	vni := writeFile(t, "vni.json", `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":2}}`)
+	r := e.wantFail([]string{"refusing to store the config: weftd applies Backend.VNI only at start",
+		"every one of the 3 node(s) listed above must restart weftd", "--force"}, "config", "set", "-f", vni)
+	golden(t, "config-set-restart.txt", strings.ReplaceAll(e.scrub(r.stdout), vni, "vni.json"))
+	if e.storedConfig() != before {
+		t.Fatal("a refused config was stored")
+	}
+	r = e.wantFail([]string{"refusing"}, "config", "set", "-f", vni, "--dry-run", "-o", "json")
+	var res setResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	wantNodes := []restartNode{
+		{PublicIP: "198.18.0.1", Subnet: "10.244.1.0-24", Kind: "lease"},
+		{PublicIP: "198.18.0.2", Subnet: "10.244.2.0-24", Kind: "lease"},
+		{PublicIP: "198.18.0.3", Subnet: "10.244.3.0-24", Kind: "reservation"}, // in use; 10.244.10.0 is not
+	}
+	if diff := cmp.Diff(wantNodes, res.Nodes); diff != "" || res.Written || len(res.Orphans) != 0 ||
+		!cmp.Equal(res.Restart, []subnet.Change{{Key: "Backend.VNI", Old: "1", New: "2"}}) {
+		t.Errorf("nodes (-want +got):\n%s\nrestart %v written %v orphans %v", diff, res.Restart, res.Written, res.Orphans)
+	}
+	for _, tc := range []struct{ name, backend, key string }{
+		{"port", `"Port":4789`, "Backend.Port"},
+		{"MTU", `"MTU":1400`, "Backend.MTU"},
+		{"GBP", `"GBP":true`, "Backend.GBP"},
+		{"learning", `"Learning":true`, "Backend.Learning"},
+		{"direct routing", `"DirectRouting":true`, "Backend.DirectRouting"},
+		{"checksum offload", `"TxChecksumOffload":"off"`, "Backend.TxChecksumOffload"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := writeFile(t, "c.json", `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan",`+tc.backend+`}}`)
+			r := e.wantFail([]string{"weftd applies " + tc.key + " only at start"}, "config", "set", "-f", conf)
+			if !strings.Contains(r.stdout, "198.18.0.2") {
+				t.Errorf("stdout does not name the nodes:\n%s", r.stdout)
+			}
+		})
+	}
+	t.Run("IPv6 on", func(t *testing.T) {
+		conf := writeFile(t, "c.json", `{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/48","Backend":{"Type":"vxlan"}}`)
+		e.wantFail([]string{"would orphan", "; and weftd applies EnableIPv6, IPv6Network, IPv6SubnetLen only at start"}, "config", "set", "-f", conf)
+	})
+	t.Run("allocation range only", func(t *testing.T) {
+		conf := writeFile(t, "c.json", `{"Network":"10.244.0.0/16","SubnetMax":"10.244.200.0","Backend":{"Type":"vxlan"}}`)
+		if r := e.run("config", "set", "-f", conf); r.code != 0 || strings.Contains(r.stderr, "restart") {
+			t.Errorf("SubnetMax needs no restart: exit %d, %q", r.code, r.stderr)
+		}
+	})
+	t.Run("force", func(t *testing.T) {
+		r := e.run("config", "set", "-f", vni, "--force")
+		if r.code != 0 || !strings.Contains(r.stderr, "restart weftd on every node listed (3) to apply Backend.VNI") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if cfg, err := e.reg.GetConfig(context.Background()); err != nil || cfg.Backend.VNI != 2 {
+			t.Errorf("stored %+v, %v", cfg, err)
+		}
+	})
+	t.Run("no node holds a lease", func(t *testing.T) {
+		e := newEnv(t)
+		e.putConfig(testConfig)
+		e.lease("10.244.10.0-24", "198.18.0.10", "", 0) // a reservation no node uses
+		e.mustRun("config", "set", "-f", vni)
+	})
+}
+
+// TestConfigSetConflict: another writer changing the config between
+// weftctl's read and its write makes the compare-and-swap fail; nothing
+// of weftctl's is written over it.
+func TestConfigSetConflict(t *testing.T) {
+	e := newEnv(t)
+	e.putConfig(testConfig)
+	other := `{"Network":"10.244.0.0/16","SubnetMax":"10.244.100.0","Backend":{"Type":"vxlan"}}`
+	testHookBeforeConfigPut = func() { e.putConfig(other) }
+	t.Cleanup(func() { testHookBeforeConfigPut = nil })
+	conf := writeFile(t, "c.json", `{"Network":"10.244.0.0/16","SubnetMax":"10.244.50.0","Backend":{"Type":"vxlan"}}`)
+	e.wantFail([]string{"network config changed since it was read", "nothing written, run the command again"}, "config", "set", "-f", conf)
+	if got := e.storedConfig(); got != other {
+		t.Errorf("stored %q, want the other writer's %q", got, other)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/subnet"
@@ -105,9 +106,15 @@ func (v *nodeView) checkOwn() {
 			Detail: fmt.Sprintf("our etcd lease %s has expired", leaseIDString(l.LeaseID)),
 			Fix:    "check that weftd runs: it re-claims the subnet while it is free"})
 	case v.ttl < v.flags.renewMargin:
+		ttl := "its TTL"
+		if v.granted > 0 {
+			ttl = "its TTL of " + v.granted.String()
+		}
 		v.add(finding{Check: "lease", Subject: l.Key(), Problem: "expiring",
-			Detail: fmt.Sprintf("our lease expires in %s (renew margin %s): nothing is keeping it alive", v.ttl, v.flags.renewMargin),
-			Fix:    "check that weftd runs and reaches etcd; weftd keeps its lease alive continuously"})
+			Detail: fmt.Sprintf("our lease expires in %s, under weftd's renew margin of %s for %s: weftd renews it at least every "+
+				"third of the TTL, so nothing is keeping it alive", v.ttl.Round(time.Second), v.flags.renewMargin, ttl),
+			Fix: "check that weftd runs and reaches etcd (its log says \"lease renewal failing\" when it cannot); " +
+				"the subnet is freed when the lease expires"})
 	}
 	v.checkVTEP(l.Attrs.BackendData, v.fams[0])
 	if len(v.fams) > 1 {
@@ -135,13 +142,7 @@ func (v *nodeView) checkVTEP(data []byte, fv *famView) {
 func (v *nodeView) checkEnv() {
 	path := v.flags.subnetFile
 	if v.envErr != nil {
-		f := finding{Check: "subnet.env", Subject: path, Problem: "unusable", Detail: v.envErr.Error(),
-			Fix: "weftd rewrites it at start: restart weftd"}
-		if errors.Is(v.envErr, fs.ErrNotExist) {
-			f.Problem, f.Detail = "missing", fmt.Sprintf("%s does not exist: the CNI plugin cannot give pods addresses", path)
-			f.Fix = "weftd writes it once it holds a lease: check that weftd runs (and uses --subnet-file " + path + ")"
-		}
-		v.add(f)
+		v.envUnusable()
 		return
 	}
 	e := v.env
@@ -169,6 +170,18 @@ func (v *nodeView) checkEnv() {
 	if mtu, _, ok := v.wantMTU(v.fams[0]); ok {
 		want("FLANNEL_MTU", fmt.Sprint(e.MTU), fmt.Sprint(mtu))
 	}
+}
+
+// envUnusable reports a subnet.env that is missing or unreadable.
+func (v *nodeView) envUnusable() {
+	path := v.flags.subnetFile
+	f := finding{Check: "subnet.env", Subject: path, Problem: "unusable", Detail: v.envErr.Error(),
+		Fix: "weftd rewrites it at start: restart weftd"}
+	if errors.Is(v.envErr, fs.ErrNotExist) {
+		f.Problem, f.Detail = "missing", fmt.Sprintf("%s does not exist: the CNI plugin cannot give pods addresses", path)
+		f.Fix = "weftd writes it once it holds a lease: check that weftd runs (and uses --subnet-file " + path + ")"
+	}
+	v.add(f)
 }
 
 func prefixText(p netip.Prefix) string {

@@ -93,6 +93,7 @@ func TestDoctorDualStack(t *testing.T) {
 	n.ip("route del 10.244.3.0/24")
 	n.ip("neigh del 10.244.3.0 dev flannel.1")
 	n.bridge("fdb del " + mac3 + " dev flannel.1 dst 198.18.1.3 self")
+	n.sysctl("net.ipv6.conf.all.forwarding=1")
 	n.ip("-6 addr add 2001:db8:18::1/64 dev eth0 nodad")
 	n.ip("link add flannel-v6.1 type vxlan id 1 local 2001:db8:18::1 dstport 8472 dev eth0 nolearning")
 	n.ip("link set flannel-v6.1 address " + mac61 + " mtu 1430 up")

@@ -14,6 +14,15 @@ import (
 func doctorText(w io.Writer, r doctorReport) error {
 	n := r.Node
 	tw := newTable(w)
+	row(tw, "etcd", n.Etcd)
+	weftd := n.Weftd
+	if n.WeftdAddr != "" {
+		weftd += " (" + n.WeftdAddr + "/readyz)"
+	}
+	row(tw, "weftd", weftd)
+	for _, note := range n.WeftdNotes {
+		row(tw, "", note)
+	}
 	row(tw, "node", orDash(n.PublicIP))
 	if n.Subnet != "" {
 		lease := n.Subnet

@@ -68,6 +68,7 @@ func newNode(t *testing.T, e *tenv, cfg string) *testNode {
 	n.ip("link set eth0p up")
 	n.ip("link set eth0 up")
 	n.ip("route add 198.18.1.0/24 via 198.18.0.254 dev eth0")
+	n.sysctl("net.ipv4.ip_forward=1") // weftd turns it on; a new namespace starts with it off
 	n.addDevice("id 1 local 198.18.0.1 dstport 8472")
 	n.peer("10.244.2.0", mac2, "198.18.0.2")
 	n.peer("10.244.3.0", mac3, "198.18.1.3")
@@ -80,6 +81,11 @@ func newNode(t *testing.T, e *tenv, cfg string) *testNode {
 
 func (n *testNode) ip(args string) {
 	n.ns.MustRun(n.t, append([]string{"ip"}, strings.Fields(args)...)...)
+}
+
+// sysctl sets one sysctl inside the node's namespace.
+func (n *testNode) sysctl(kv string) {
+	n.ns.MustRun(n.t, "sysctl", "-q", "-w", kv)
 }
 
 func (n *testNode) bridge(args string) {
@@ -143,7 +149,7 @@ func TestDoctorHealthy(t *testing.T) {
 	if !rep.Healthy || len(rep.Findings) != 0 {
 		t.Fatalf("healthy node: %v", summary(rep.Findings))
 	}
-	want := nodeReport{PublicIP: "198.18.0.1", Subnet: "10.244.1.0/24", EtcdLeaseID: leaseIDString(n.own.LeaseID),
+	want := nodeReport{Etcd: "ok", Weftd: weftdNoListener, PublicIP: "198.18.0.1", Subnet: "10.244.1.0/24", EtcdLeaseID: leaseIDString(n.own.LeaseID),
 		Device: "flannel.1", Peers: 2, Leases: 4}
 	if diff := cmp.Diff(want, rep.Node, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "ExpiresIn" }, cmp.Ignore())); diff != "" {
 		t.Errorf("node (-want +got):\n%s", diff)
@@ -240,8 +246,8 @@ func TestDoctorDrift(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, want: []string{"subnet.env " + "SUBNETFILE" + " missing"}},
-		{name: "lease expiring", args: []string{"--renew-margin", "48h"},
-			want: []string{"lease 10.244.1.0-24 expiring"}},
+		{name: "forwarding off", break_: func(n *testNode) { n.sysctl("net.ipv4.ip_forward=0") },
+			want: []string{"sysctl net.ipv4.ip_forward wrong"}},
 		{name: "own lease missing", break_: func(n *testNode) {
 			if err := n.reg.DeleteLease(ctx, n.own); err != nil {
 				t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/backend/vxlan"
 	"github.com/weft-net/weft/subnet"
@@ -18,11 +20,14 @@ import (
 // nodeView is everything doctor knows about the node: etcd's view, the
 // subnet file and the kernel's tables. The checks are pure over it.
 type nodeView struct {
-	flags  doctorFlags
-	cfg    *subnet.Config
-	leases []subnet.Lease
-	env    subnetenv.Env
-	envErr error
+	flags   doctorFlags
+	ns      netns.NsHandle // the node's namespace; netns.None() for ours
+	conn    *conn          // nil when etcd could not be set up
+	etcdErr error          // etcd did not answer: no config, no leases
+	cfg     *subnet.Config // nil without etcd or a usable config
+	leases  []subnet.Lease
+	env     subnetenv.Env
+	envErr  error
 
 	links   []dataplane.Link
 	byIndex map[int]dataplane.Link
@@ -32,7 +37,15 @@ type nodeView struct {
 	publicIP netip.Addr // flag, else the IPv4 device's local address
 	own      *subnet.Lease
 	ttl      time.Duration
+	granted  time.Duration // the TTL our etcd lease was granted with; 0 unknown
 	ttlErr   error
+
+	weftd   weftdState
+	sysctls map[string]string // sysctl name -> value ("" unreadable)
+	// running is the VNI weftd runs with when the config in etcd has
+	// another one (weftd applies the change only when it restarts); 0 when
+	// they agree or it cannot be told.
+	running uint32
 
 	findings []finding
 	admitted int // peers: admitted leases that carry backend data
@@ -46,6 +59,8 @@ type famView struct {
 	dev      *dataplane.Link // nil when missing
 	neighs   []dataplane.Neigh
 	fdb      []dataplane.FDBEntry
+	// txChecksum is the device's tx checksum offload, nil when unknown.
+	txChecksum *bool
 }
 
 func (v *nodeView) add(f finding) { v.findings = append(v.findings, f) }
@@ -59,9 +74,10 @@ func (v *nodeView) readKernel(dp dataplane.Dataplane) error {
 	for _, l := range v.links {
 		v.byIndex[l.Index] = l
 	}
-	v.fams = []*famView{{fam: dataplane.IPv4, name: vxlan.DeviceName(v.cfg.Backend.VNI), overhead: 50}}
-	if v.cfg.EnableIPv6 {
-		v.fams = append(v.fams, &famView{fam: dataplane.IPv6, name: vxlan.DeviceNameV6(v.cfg.Backend.VNI), overhead: 70})
+	vni, dual := v.deviceVNI()
+	v.fams = []*famView{{fam: dataplane.IPv4, name: vxlan.DeviceName(vni), overhead: 50}}
+	if dual {
+		v.fams = append(v.fams, &famView{fam: dataplane.IPv6, name: vxlan.DeviceNameV6(vni), overhead: 70})
 	}
 	v.routes = map[dataplane.Family][]dataplane.Route{}
 	for _, fv := range v.fams {
@@ -83,8 +99,31 @@ func (v *nodeView) readKernel(dp dataplane.Dataplane) error {
 		if fv.fdb, err = dp.FDB(l.Index); err != nil {
 			return err
 		}
+		fv.txChecksum = txChecksumOf(dp, l.Name)
 	}
 	return nil
+}
+
+// deviceVNI is the VNI whose devices doctor inspects: the config's, or
+// without a config the one of a VXLAN device named like weft's (etcd
+// unreachable: the kernel is all there is).
+func (v *nodeView) deviceVNI() (vni uint32, dual bool) {
+	if v.cfg != nil {
+		return v.cfg.Backend.VNI, v.cfg.EnableIPv6
+	}
+	vni = 1
+	for _, l := range v.links {
+		if l.VXLAN != nil && l.Name == vxlan.DeviceName(l.VXLAN.VNI) {
+			vni = l.VXLAN.VNI
+			break
+		}
+	}
+	for _, l := range v.links {
+		if l.VXLAN != nil && l.Name == vxlan.DeviceNameV6(vni) {
+			dual = true
+		}
+	}
+	return vni, dual
 }
 
 // findOwn finds our lease: by --public-ip, else by the IPv4 device's local
@@ -127,17 +166,31 @@ func (v *nodeView) linkName(index int) string {
 	return "#" + strconv.Itoa(index)
 }
 
+// check runs every check the gathered facts allow: the local ones always,
+// those against etcd's view when etcd answered with a usable config.
 func (v *nodeView) check() {
+	v.checkWeftd()
+	v.checkSysctls()
+	if v.cfg == nil {
+		v.checkLocal()
+		return
+	}
 	v.checkLeases()
 	v.checkOwn()
 	v.checkEnv()
+	if v.checkConfigChanged() {
+		return // the devices are the running config's: comparing them with etcd's says nothing new
+	}
 	var usable []*famView
 	for _, fv := range v.fams {
 		if v.checkDevice(fv) {
 			usable = append(usable, fv)
 		}
 	}
+	before := len(v.findings)
 	v.checkEntries(usable)
+	v.checkRPFilter(v.findings[before:])
+	v.checkChecksum()
 }
 
 // doctorReport is doctor's output.
@@ -148,20 +201,32 @@ type doctorReport struct {
 }
 
 type nodeReport struct {
-	PublicIP    string `json:"publicIP,omitempty"`
-	Subnet      string `json:"subnet,omitempty"`
-	IPv6Subnet  string `json:"ipv6Subnet,omitempty"`
-	EtcdLeaseID string `json:"etcdLeaseID,omitempty"`
-	ExpiresIn   string `json:"expiresIn,omitempty"`
-	Device      string `json:"device,omitempty"`
-	Peers       int    `json:"peers"`
-	Leases      int    `json:"leases"`
+	// Etcd is "ok" or "unreachable"; Weftd is weftd's /readyz state:
+	// ready, not ready, unreachable or "no health listener".
+	Etcd      string `json:"etcd"`
+	Weftd     string `json:"weftd"`
+	WeftdAddr string `json:"weftdAddr,omitempty"`
+	// WeftdNotes are /readyz's informational lines (an etcd outage, a
+	// config change weftd has not applied).
+	WeftdNotes  []string `json:"weftdNotes,omitempty"`
+	PublicIP    string   `json:"publicIP,omitempty"`
+	Subnet      string   `json:"subnet,omitempty"`
+	IPv6Subnet  string   `json:"ipv6Subnet,omitempty"`
+	EtcdLeaseID string   `json:"etcdLeaseID,omitempty"`
+	ExpiresIn   string   `json:"expiresIn,omitempty"`
+	Device      string   `json:"device,omitempty"`
+	Peers       int      `json:"peers"`
+	Leases      int      `json:"leases"`
 }
 
 func (v *nodeView) report() doctorReport {
 	r := doctorReport{Healthy: len(v.findings) == 0, Findings: v.findings, Node: nodeReport{
+		Etcd: "ok", Weftd: v.weftd.State, WeftdAddr: v.weftd.Addr, WeftdNotes: v.weftd.Notes,
 		PublicIP: addrText(v.publicIP), Leases: len(v.leases),
 	}}
+	if v.etcdErr != nil {
+		r.Node.Etcd = "unreachable"
+	}
 	if r.Findings == nil {
 		r.Findings = []finding{}
 	}

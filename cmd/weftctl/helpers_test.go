@@ -76,9 +76,20 @@ func (e *tenv) mustRun(args ...string) string {
 // wantFail runs weftctl, wants exit 1 and stderr containing every part.
 func (e *tenv) wantFail(parts []string, args ...string) result {
 	e.t.Helper()
+	return e.wantExit(exitFailure, parts, args...)
+}
+
+// wantUsage runs weftctl, wants exit 2 (usage) and stderr containing every part.
+func (e *tenv) wantUsage(parts []string, args ...string) result {
+	e.t.Helper()
+	return e.wantExit(exitUsage, parts, args...)
+}
+
+func (e *tenv) wantExit(code int, parts []string, args ...string) result {
+	e.t.Helper()
 	r := e.run(args...)
-	if r.code != 1 {
-		e.t.Fatalf("weftctl %s: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	if r.code != code {
+		e.t.Fatalf("weftctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
 	}
 	for _, p := range parts {
 		if !strings.Contains(r.stderr, p) {
@@ -197,3 +208,5 @@ func mustAddr(t testing.TB, s string) netip.Addr {
 	}
 	return a
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

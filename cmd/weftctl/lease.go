@@ -13,23 +13,45 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/weft-net/weft/subnet"
 )
 
-func runLease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "show":
-			return runLeaseShow(ctx, args[1:], stdout, stderr)
-		case "release":
-			return runLeaseRelease(ctx, args[1:], stdout, stderr)
-		}
+func (a *app) leaseCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lease",
+		Short: "show or release one lease (show|release SUBNET)",
+		Args:  noArgs,
+		RunE:  showHelp,
 	}
-	fmt.Fprintln(stderr, "usage: weftctl lease show SUBNET | weftctl lease release SUBNET [--yes]")
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		return exitError{2}
+	show := &cobra.Command{
+		Use:   "show SUBNET",
+		Short: "show one lease or reservation in detail, with its stored value",
+		Long: `Show one lease or reservation in detail: its etcd key, the node's addresses, VNI and VTEP
+MAC, the remaining TTL, the etcd lease and the value as stored. SUBNET is a CIDR
+(10.244.3.0/24) or a key (10.244.3.0-24).`,
+		Example: "  weftctl lease show 10.244.3.0/24 -o json",
+		Args:    exactArgs(1, "one SUBNET"),
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.leaseShow(ctx, args[0])
+		}),
 	}
-	return fmt.Errorf("unknown subcommand %q (want show or release)", args[0])
+	var yes bool
+	release := &cobra.Command{
+		Use:   "release SUBNET",
+		Short: "delete a node's lease and revoke its etcd lease",
+		Long: `Delete a node's lease and revoke its etcd lease, freeing the subnet at once instead of
+after its TTL (a dead node's). Every peer drops its routes to it; a weftd still running on
+that node takes a subnet again. Asks for confirmation unless --yes.`,
+		Args: exactArgs(1, "one SUBNET"),
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.leaseRelease(ctx, args[0], yes)
+		}),
+	}
+	release.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.AddCommand(show, release)
+	return cmd
 }
 
 // parseSubnetArg reads a subnet as given on the command line: CIDR
@@ -62,15 +84,15 @@ type leaseDetail struct {
 	Value       json.RawMessage `json:"value"`
 }
 
-func runLeaseShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var s shared
-	fs := newFlagSet("lease show", "lease show SUBNET [flags]", stderr, &s)
-	pos, c, err := s.open(fs, args, 1, "one SUBNET", stderr)
+func (a *app) leaseShow(ctx context.Context, arg string) error {
+	c, err := a.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_, l, err := c.subnetLease(ctx, pos[0])
+	ctx, cancel := a.etcdContext(ctx)
+	defer cancel()
+	_, l, err := c.subnetLease(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -86,7 +108,7 @@ func runLeaseShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if v, err := subnet.DecodeVXLANData(l.Attrs.BackendData); err == nil {
 		d.VNI = v.VNI
 	}
-	return emit(stdout, s.output, d, func(w io.Writer) error { return leaseDetailTable(w, d) })
+	return emit(a.stdout, a.output, d, func(w io.Writer) error { return leaseDetailTable(w, d) })
 }
 
 func notFoundHint(err error, sn netip.Prefix) error {
@@ -121,16 +143,15 @@ func leaseDetailTable(w io.Writer, d leaseDetail) error {
 	return tw.Flush()
 }
 
-func runLeaseRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var s shared
-	fs := newFlagSet("lease release", "lease release SUBNET [--yes] [flags]", stderr, &s)
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, c, err := s.open(fs, args, 1, "one SUBNET", stderr)
+func (a *app) leaseRelease(ctx context.Context, arg string, yes bool) error {
+	c, err := a.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	sn, l, err := c.subnetLease(ctx, pos[0])
+	lctx, cancel := a.etcdContext(ctx)
+	defer cancel()
+	sn, l, err := c.subnetLease(lctx, arg)
 	if err != nil {
 		return err
 	}
@@ -139,15 +160,18 @@ func runLeaseRelease(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	q := fmt.Sprintf("Release %s, leased by node %s (etcd lease %s)? Every peer drops its routes to it; "+
 		"if weftd still runs there it takes a subnet again.", l.Subnet, l.Attrs.PublicIP, leaseIDString(l.LeaseID))
-	if err := confirm(stderr, q, *yes); err != nil {
+	if err := confirm(a.stderr, q, yes); err != nil {
 		return err
 	}
-	if err := c.reg.DeleteLease(ctx, l); err != nil {
+	// The question may have waited: a fresh time limit for the delete.
+	dctx, cancel := a.etcdContext(ctx)
+	defer cancel()
+	if err := c.reg.DeleteLease(dctx, l); err != nil {
 		return err
 	}
 	res := actionResult{Action: "released", Key: c.reg.LeaseKey(l), Subnet: l.Subnet.String(),
 		PublicIP: addrText(l.Attrs.PublicIP), EtcdLeaseID: leaseIDString(l.LeaseID)}
-	return emit(stdout, s.output, res, func(w io.Writer) error {
+	return emit(a.stdout, a.output, res, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "released %s (node %s); etcd lease %s revoked\n", l.Subnet, l.Attrs.PublicIP, res.EtcdLeaseID)
 		return err
 	})

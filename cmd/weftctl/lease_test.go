@@ -28,6 +28,10 @@ func TestLeaseShow(t *testing.T) {
 	golden(t, "lease-show.txt", e.scrubTable(e.mustRun("lease", "show", "10.244.1.0/24")))
 	golden(t, "lease-show.json", e.scrub(e.mustRun("lease", "show", "10.244.3.0-24", "-o", "json")))
 	golden(t, "lease-show-reserved.txt", e.scrubTable(e.mustRun("lease", "show", "10.244.10.0/24")))
+	golden(t, "lease-show.yaml", e.scrub(e.mustRun("lease", "show", "10.244.1.0/24", "-o", "yaml")))
+	if wide := e.scrubTable(e.mustRun("lease", "show", "10.244.1.0/24", "-o", "wide")); wide != e.scrubTable(e.mustRun("lease", "show", "10.244.1.0/24")) {
+		t.Errorf("lease show -o wide differs from the table, which shows every field already:\n%s", wide)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -38,13 +42,13 @@ func TestLeaseShow(t *testing.T) {
 		{"host bits", []string{"10.244.1.1/24"}, []string{"host bits set; did you mean 10.244.1.0/24?"}},
 		{"not a subnet", []string{"pod-a"}, []string{`subnet "pod-a": want an IPv4 subnet`}},
 		{"IPv6", []string{"fd00::/64"}, []string{`want an IPv4 subnet`}},
-		{"no argument", nil, []string{"want one SUBNET"}},
-		{"two arguments", []string{"10.244.1.0/24", "10.244.2.0/24"}, []string{"want one SUBNET"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.wantFail(tc.want, append([]string{"lease", "show"}, tc.args...)...)
 		})
 	}
+	e.wantUsage([]string{"want one SUBNET, got 0 argument(s)"}, "lease", "show")
+	e.wantUsage([]string{"want one SUBNET, got 2 argument(s)"}, "lease", "show", "10.244.1.0/24", "10.244.2.0/24")
 }
 
 func TestLeaseRelease(t *testing.T) {
@@ -95,15 +99,18 @@ func TestLeaseRelease(t *testing.T) {
 	})
 }
 
+// TestLeaseUsage: the command group alone prints its help on stdout; an
+// unknown sub-command is a usage error.
 func TestLeaseUsage(t *testing.T) {
-	for _, args := range [][]string{{"lease"}, {"lease", "--help"}} {
+	for _, args := range [][]string{{"lease"}, {"lease", "--help"}, {"help", "lease"}} {
 		var out, errb strings.Builder
-		if code := run(context.Background(), args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage: weftctl lease show") {
-			t.Errorf("weftctl %v: exit %d, stderr %q", args, code, errb.String())
+		code := run(context.Background(), args, &out, &errb)
+		if code != 0 || !strings.Contains(out.String(), "weftctl lease [command]") || !strings.Contains(out.String(), "release") || errb.Len() > 0 {
+			t.Errorf("weftctl %v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
 		}
 	}
 	e := newEnv(t)
-	e.wantFail([]string{`unknown subcommand "drop"`}, "lease", "drop")
+	e.wantUsage([]string{`unknown command "drop" for "weftctl lease"`}, "lease", "drop")
 }
 
 func TestReserve(t *testing.T) {
@@ -144,13 +151,15 @@ func TestReserve(t *testing.T) {
 			[]string{"10.244.0.0/24 is below SubnetMin 10.244.1.0"}},
 		{"node has another reservation", []string{"10.244.5.0/24", "--public-ip", "198.18.0.3"},
 			[]string{"that node already has the reservation 10.244.3.0-24", "weftctl unreserve 10.244.3.0/24"}},
-		{"no public IP", []string{"10.244.5.0/24"}, []string{"--public-ip: an IPv4 address is required"}},
-		{"IPv6 public IP", []string{"10.244.5.0/24", "--public-ip", "2001:db8:18::5"}, []string{"--public-ip: an IPv4 address is required"}},
 		{"IPv6 subnet without IPv6", []string{"10.244.5.0/24", "--public-ip", "198.18.0.5", "--ipv6-subnet", "fd00:10:244:5::/64"},
 			[]string{"does not enable IPv6"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { e.wantFail(tc.want, append([]string{"reserve"}, tc.args...)...) })
 	}
+
+	e.wantUsage([]string{"--public-ip: an IPv4 address is required"}, "reserve", "10.244.5.0/24")
+	e.wantUsage([]string{"--public-ip: an IPv4 address is required"}, "reserve", "10.244.5.0/24", "--public-ip", "2001:db8:18::5")
+	e.wantUsage([]string{`invalid argument "10.244.5.5/24" for "--public-ip" flag: not an IP address`}, "reserve", "10.244.5.0/24", "--public-ip", "10.244.5.5/24")
 
 	t.Run("node with a lease elsewhere", func(t *testing.T) {
 		r := e.run("reserve", "10.244.30.0/24", "--public-ip", "198.18.0.1")

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weft-net/weft/subnet"
@@ -163,42 +164,76 @@ func leaseRows(ctx context.Context, reg subnet.Registry, leases []subnet.Lease) 
 	return rows, nil
 }
 
-func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var s shared
-	fs := newFlagSet("leases", "leases [--watch] [flags]", stderr, &s)
-	watch := fs.Bool("watch", false, "after the list, stream lease changes until Ctrl-C")
-	_, c, err := s.open(fs, args, 0, "", stderr)
+func (a *app) leasesCmd() *cobra.Command {
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "leases",
+		Short: "list every lease and reservation (--watch streams changes)",
+		Long: `List every lease and reservation in etcd, sorted by subnet: the node's public IP and VTEP
+MAC, the remaining TTL, the etcd lease and whether every weftd programs it as a peer (PEER:
+yes, pending for a reservation no node uses yet, or "no: REASON"). -o wide adds the IPv6
+columns and the rejection details. --watch prints the list, then one line per change.`,
+		Example: `  weftctl leases
+  weftctl --etcd-endpoints=https://10.0.0.10:2379 leases -o json
+  ETCDCTL_ENDPOINTS=10.0.0.10:2379 weftctl leases --watch`,
+		Args: noArgs,
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, _ []string) error {
+			return a.leases(ctx, watch)
+		}),
+	}
+	cmd.Flags().BoolVar(&watch, "watch", false, "after the list, stream lease changes until Ctrl-C")
+	return cmd
+}
+
+func (a *app) leases(ctx context.Context, watch bool) error {
+	c, err := a.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	leases, rev, err := c.reg.ListLeases(ctx)
+	lctx, cancel := a.etcdContext(ctx)
+	defer cancel()
+	leases, rev, err := c.reg.ListLeases(lctx)
 	if err != nil {
 		return err
 	}
-	if *watch {
-		return watchLeases(ctx, c.reg, leases, rev, s.output, stdout)
+	if watch {
+		rows, err := leaseRows(lctx, c.reg, slices.Clone(leases))
+		if err != nil {
+			return err
+		}
+		cancel() // the stream runs until Ctrl-C, not --timeout
+		return watchLeases(ctx, c.reg, rows, leases, rev, a.output, a.stdout)
 	}
-	rows, err := leaseRows(ctx, c.reg, slices.Clone(leases))
+	rows, err := leaseRows(lctx, c.reg, slices.Clone(leases))
 	if err != nil {
 		return err
 	}
 	if rows == nil {
 		rows = []leaseRow{}
 	}
-	return emit(stdout, s.output, rows, func(w io.Writer) error { return leaseTable(w, rows) })
+	return emit(a.stdout, a.output, rows, func(w io.Writer) error { return leaseTable(w, rows, a.output == formatWide) })
 }
 
 // leaseTable prints one row per lease; the IPv6 columns appear only when
-// some lease is dual stack.
-func leaseTable(w io.Writer, rows []leaseRow) error {
-	dual := slices.ContainsFunc(rows, func(r leaseRow) bool { return r.IPv6Subnet != "" })
+// some lease is dual stack or wide asks for every column.
+func leaseTable(w io.Writer, rows []leaseRow, wide bool) error {
+	dual := wide || slices.ContainsFunc(rows, func(r leaseRow) bool { return r.IPv6Subnet != "" })
 	tw := newTable(w)
+	header := []string{"SUBNET"}
 	if dual {
-		row(tw, "SUBNET", "IPV6 SUBNET", "PUBLIC IP", "PUBLIC IPV6", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE", "PEER")
+		header = append(header, "IPV6 SUBNET", "PUBLIC IP", "PUBLIC IPV6", "VTEP MAC")
 	} else {
-		row(tw, "SUBNET", "PUBLIC IP", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE", "PEER")
+		header = append(header, "PUBLIC IP", "VTEP MAC")
 	}
+	if wide {
+		header = append(header, "IPV6 VTEP MAC")
+	}
+	header = append(header, "BACKEND", "EXPIRES IN", "ETCD LEASE", "PEER")
+	if wide {
+		header = append(header, "WHY NOT")
+	}
+	row(tw, header...)
 	for _, r := range rows {
 		cells := []string{r.Subnet}
 		if dual {
@@ -208,7 +243,18 @@ func leaseTable(w io.Writer, rows []leaseRow) error {
 		if dual {
 			cells = append(cells, orDash(r.PublicIPv6))
 		}
-		cells = append(cells, orDash(r.VtepMAC), orDash(r.Backend), r.expiresCell(), orDash(r.EtcdLeaseID), r.admissionCell())
+		cells = append(cells, orDash(r.VtepMAC))
+		if wide {
+			cells = append(cells, orDash(r.IPv6VtepMAC))
+		}
+		cells = append(cells, orDash(r.Backend), r.expiresCell(), orDash(r.EtcdLeaseID), r.admissionCell())
+		if wide {
+			why := "-"
+			if r.Rejected != nil {
+				why = r.Rejected.Detail
+			}
+			cells = append(cells, why)
+		}
 		row(tw, cells...)
 	}
 	return tw.Flush()

@@ -40,6 +40,8 @@ func TestLeases(t *testing.T) {
 	if diff := cmp.Diff(rows, fromYAML, cmp.AllowUnexported(leaseRow{}), ignoreTTL()); diff != "" {
 		t.Errorf("yaml and json differ (-json +yaml):\n%s", diff)
 	}
+	golden(t, "leases.yaml", e.scrub(e.mustRun("leases", "-o", "yaml")))
+	golden(t, "leases-wide.txt", e.scrubTable(e.mustRun("leases", "-o", "wide")))
 	for _, r := range rows {
 		if !r.Reserved && (r.TTLSeconds <= 0 || r.TTLSeconds > 24*3600) {
 			t.Errorf("lease %s: ttlSeconds %d, want the remaining TTL of a 24h lease", r.Subnet, r.TTLSeconds)

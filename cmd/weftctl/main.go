@@ -2,52 +2,57 @@
 // Copyright 2026 The weft Authors
 
 // Command weftctl is the weft operator's CLI: network config, leases,
-// reservations, a node doctor and a one-command demo cluster.
+// reservations and a node doctor. It is built on cobra, as etcdctl and
+// kubectl are: global flags go before or after the command, `weftctl help
+// CMD` and `--help` print to stdout, `weftctl completion SHELL` writes a
+// completion script. Settings come from the flags, then WEFTCTL_*,
+// ETCDCTL_*, WEFTD_*, FLANNELD_* and weftd's env file (settings.go).
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
-
-	"github.com/weft-net/weft/internal/version"
 )
 
-// command is one weftctl subcommand; run gets the arguments after its name.
-type command struct {
-	summary string
-	hidden  bool
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // an error, a refusal, or doctor found problems
+	exitUsage   = 2 // the command line is wrong
+)
 
-// exitError carries a specific exit code (doctor: 1 when unhealthy).
+// exitError ends weftctl with a status and no further message (doctor: 1
+// when unhealthy; the report already said why).
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func commands() map[string]command {
-	return map[string]command{
-		"config":      {summary: "show (get) or change (set -f net-conf.json) the network config", run: runConfig},
-		"leases":      {summary: "list every lease and reservation (--watch streams changes)", run: runLeases},
-		"lease":       {summary: "show or release one lease (show|release SUBNET)", run: runLease},
-		"reserve":     {summary: "reserve a subnet for a node's public IP (a permanent key)", run: runReserve},
-		"unreserve":   {summary: "delete a reservation", run: runUnreserve},
-		"doctor":      {summary: "check this node's kernel, subnet.env and lease against etcd; exit 1 on problems", run: runDoctor},
-		"demo":        {summary: "run a 3-node weft cluster in network namespaces and show it working (root)", run: runDemo},
-		"install-cni": {summary: "install weft's CNI plugin, missing reference plugins and the conflist (the DaemonSet's init step)", run: runInstallCNI},
-		"etcd-server": {summary: "run an etcd member (for the demo and test topologies)", hidden: true, run: runEtcdServer},
-		"version": {summary: "print the version", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
-			_, err := fmt.Fprintln(out, version.Line("weftctl"))
-			return err
-		}},
-	}
-}
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// runError is what a command's own code returned: exit status 1. Anything
+// cobra returns that is not one (an unknown command, a bad flag) is a usage
+// error.
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
+
+// getenv is os.Getenv; a variable so tests can inject an environment.
+var getenv = os.Getenv
+
+// stdin is where confirmation prompts and `-f -` read; tests replace it.
+var stdin io.Reader = os.Stdin
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,46 +61,27 @@ func main() {
 	os.Exit(code)
 }
 
+// run executes one weftctl command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr, cmds)
-		return 2
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.newRoot()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "weftctl: unknown command %q\n", args[0])
-		usage(stderr, cmds)
-		return 2
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-		var e exitError
-		if errors.As(err, &e) {
-			return e.code
+	var re runError
+	if errors.As(err, &re) && !errors.As(err, new(usageError)) {
+		fmt.Fprintf(stderr, "weftctl %s: %v\n", commandName(cmd), re.err)
+		if hint := a.hint(re.err); hint != "" {
+			fmt.Fprintln(stderr, hint)
 		}
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "weftctl %s: %v\n", args[0], err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			fmt.Fprintln(stderr, "etcd did not answer in time: check --etcd-endpoints (WEFTCTL_ETCD_ENDPOINTS), the TLS flags and that etcd runs")
-		}
-		return 1
+		return exitFailure
 	}
-	return 0
-}
-
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: weftctl <command> [flags]\n\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n, c := range cmds {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun `weftctl <command> --help` for its flags.")
+	fmt.Fprintf(stderr, "weftctl: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+	return exitUsage
 }

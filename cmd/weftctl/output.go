@@ -17,19 +17,20 @@ import (
 // Output formats of -o.
 const (
 	formatTable = "table"
+	formatWide  = "wide" // the table with every column
 	formatJSON  = "json"
 	formatYAML  = "yaml"
 )
 
 func checkFormat(f string) error {
 	switch f {
-	case formatTable, formatJSON, formatYAML:
+	case formatTable, formatWide, formatJSON, formatYAML:
 		return nil
 	}
-	return fmt.Errorf("--output %q: want table, json or yaml", f)
+	return usagef("--output %q: want table, wide, json or yaml", f)
 }
 
-// emit writes v as JSON or YAML, or calls table for the table format. YAML
+// emit writes v as JSON or YAML, or calls table for the table formats. YAML
 // is converted from the JSON form, so both carry the same field names.
 func emit(w io.Writer, format string, v any, table func(io.Writer) error) error {
 	switch format {

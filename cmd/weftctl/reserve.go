@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/netip"
 
+	"github.com/spf13/cobra"
+
 	"github.com/weft-net/weft/subnet"
 )
 
@@ -21,6 +23,8 @@ func (a addrFlag) String() string {
 	}
 	return a.v.String()
 }
+
+func (addrFlag) Type() string { return "IP" }
 
 func (a addrFlag) Set(s string) error {
 	ip, err := netip.ParseAddr(s)
@@ -40,6 +44,8 @@ func (p prefixFlag) String() string {
 	return p.v.String()
 }
 
+func (prefixFlag) Type() string { return "CIDR" }
+
 func (p prefixFlag) Set(s string) error {
 	v, err := netip.ParsePrefix(s)
 	if err != nil {
@@ -57,25 +63,38 @@ type reserveReq struct {
 	leases  []subnet.Lease
 }
 
-func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var s shared
+func (a *app) reserveCmd() *cobra.Command {
 	var req reserveReq
-	fs := newFlagSet("reserve", "reserve SUBNET --public-ip IP [flags]", stderr, &s)
-	fs.Var(addrFlag{&req.ip}, "public-ip", "public IPv4 address of the node the subnet is kept for (required)")
-	fs.Var(addrFlag{&req.ip6}, "public-ipv6", "public IPv6 address of the node (dual stack)")
-	fs.Var(prefixFlag{&req.sn6}, "ipv6-subnet", "IPv6 subnet to pair with SUBNET in dual stack (default: the one at the same index)")
-	pos, err := parseArgs(fs, args, &s)
-	if err != nil {
+	cmd := &cobra.Command{
+		Use:   "reserve SUBNET --public-ip IP",
+		Short: "reserve a subnet for a node's public IP (a permanent key)",
+		Long: `Reserve SUBNET for the node with --public-ip: a lease key without TTL that no other node can
+take. The node's weftd adopts it at its next start (a reservation wins over a lease). When
+that node already holds SUBNET with an etcd lease, the lease becomes the reservation.`,
+		Example: "  weftctl reserve 10.244.7.0/24 --public-ip 10.0.0.17",
+		Args:    exactArgs(1, "one SUBNET"),
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.reserve(ctx, args[0], &req)
+		}),
+	}
+	f := cmd.Flags()
+	f.Var(addrFlag{&req.ip}, "public-ip", "public IPv4 address of the node the subnet is kept for (required)")
+	f.Var(addrFlag{&req.ip6}, "public-ipv6", "public IPv6 address of the node (dual stack)")
+	f.Var(prefixFlag{&req.sn6}, "ipv6-subnet", "IPv6 subnet to pair with SUBNET in dual stack (default: the one at the same index)")
+	return cmd
+}
+
+func (a *app) reserve(ctx context.Context, arg string, req *reserveReq) error {
+	if err := checkReserveArgs(arg, req); err != nil {
 		return err
 	}
-	if err := checkReserveArgs(pos, &req); err != nil {
-		return err
-	}
-	c, err := s.connect(stderr)
+	c, err := a.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	ctx, cancel := a.etcdContext(ctx)
+	defer cancel()
 	if req.cfg, err = c.reg.GetConfig(ctx); err != nil {
 		return err
 	}
@@ -96,7 +115,7 @@ func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	res.Key = c.reg.LeaseKey(l)
 	for _, n := range notes {
-		fmt.Fprintln(stderr, n)
+		fmt.Fprintln(a.stderr, n)
 	}
 	msg := fmt.Sprintf("reserved %s for %s (permanent key %s)\n", req.sn, req.ip, res.Key)
 	switch already {
@@ -106,23 +125,20 @@ func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		res.Action = "converted"
 		msg = fmt.Sprintf("converted the lease of %s on %s into a reservation (permanent key %s)\n", req.sn, req.ip, res.Key)
 	}
-	return emit(stdout, s.output, res, func(w io.Writer) error {
+	return emit(a.stdout, a.output, res, func(w io.Writer) error {
 		_, err := io.WriteString(w, msg)
 		return err
 	})
 }
 
-func checkReserveArgs(pos []string, req *reserveReq) error {
-	if err := wantArgs(pos, 1, "one SUBNET"); err != nil {
-		return err
-	}
-	sn, err := parseSubnetArg(pos[0])
+func checkReserveArgs(arg string, req *reserveReq) error {
+	sn, err := parseSubnetArg(arg)
 	if err != nil {
 		return err
 	}
 	req.sn = sn
 	if !req.ip.IsValid() || !req.ip.Is4() {
-		return errors.New("--public-ip: an IPv4 address is required (the node's PublicIP, as in its lease)")
+		return usagef("--public-ip: an IPv4 address is required (the node's PublicIP, as in its lease)")
 	}
 	if req.ip6.IsValid() && (!req.ip6.Is6() || req.ip6.Is4In6()) {
 		return fmt.Errorf("--public-ipv6 %s: not an IPv6 address", req.ip6)
@@ -219,16 +235,31 @@ func (q *reserveReq) apply(ctx context.Context, reg subnet.Registry) (subnet.Lea
 	return created, state, err
 }
 
-func runUnreserve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var s shared
-	fs := newFlagSet("unreserve", "unreserve SUBNET [--yes] [flags]", stderr, &s)
-	yes := fs.Bool("yes", false, "do not ask for confirmation when a node uses the reservation")
-	pos, c, err := s.open(fs, args, 1, "one SUBNET", stderr)
+func (a *app) unreserveCmd() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "unreserve SUBNET",
+		Short: "delete a reservation",
+		Long: `Delete the reservation of SUBNET. When a node uses it (it wrote its VTEP into it), every
+peer drops its routes to that node: weftctl asks first, unless --yes.`,
+		Args: exactArgs(1, "one SUBNET"),
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.unreserve(ctx, args[0], yes)
+		}),
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation when a node uses the reservation")
+	return cmd
+}
+
+func (a *app) unreserve(ctx context.Context, arg string, yes bool) error {
+	c, err := a.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	sn, l, err := c.subnetLease(ctx, pos[0])
+	lctx, cancel := a.etcdContext(ctx)
+	defer cancel()
+	sn, l, err := c.subnetLease(lctx, arg)
 	if err != nil {
 		return err
 	}
@@ -239,15 +270,17 @@ func runUnreserve(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(l.Attrs.BackendData) > 0 {
 		q := fmt.Sprintf("Node %s uses the reservation %s (it wrote its VTEP into it). Delete it? "+
 			"Every peer drops its routes to that node.", l.Attrs.PublicIP, l.Subnet)
-		if err := confirm(stderr, q, *yes); err != nil {
+		if err := confirm(a.stderr, q, yes); err != nil {
 			return err
 		}
 	}
-	if err := c.reg.DeleteLease(ctx, l); err != nil {
+	dctx, cancel := a.etcdContext(ctx)
+	defer cancel()
+	if err := c.reg.DeleteLease(dctx, l); err != nil {
 		return err
 	}
 	res := actionResult{Action: "unreserved", Key: c.reg.LeaseKey(l), Subnet: l.Subnet.String(), PublicIP: addrText(l.Attrs.PublicIP)}
-	return emit(stdout, s.output, res, func(w io.Writer) error {
+	return emit(a.stdout, a.output, res, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "deleted the reservation of %s (node %s)\n", l.Subnet, l.Attrs.PublicIP)
 		return err
 	})

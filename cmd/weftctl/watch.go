@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 
 	"sigs.k8s.io/yaml"
 
@@ -35,12 +34,8 @@ const watchLine = "%-8s  %-18s  %-15s  %-17s  %-8s  %-10s  %s\n"
 // watchLeases prints the current leases, then one line (table) or one
 // document (json: a JSON object per line; yaml: documents separated by
 // ---) per change, until ctx is done (Ctrl-C).
-func watchLeases(ctx context.Context, reg subnet.Registry, leases []subnet.Lease, rev int64, format string, w io.Writer) error {
-	rows, err := leaseRows(ctx, reg, slices.Clone(leases))
-	if err != nil {
-		return err
-	}
-	if format == formatTable {
+func watchLeases(ctx context.Context, reg subnet.Registry, rows []leaseRow, leases []subnet.Lease, rev int64, format string, w io.Writer) error {
+	if format == formatTable || format == formatWide {
 		fmt.Fprintf(w, watchLine, "EVENT", "SUBNET", "PUBLIC IP", "VTEP MAC", "BACKEND", "EXPIRES IN", "ETCD LEASE")
 	}
 	// The last row of each lease: a removal event carries only the
@@ -53,7 +48,7 @@ func watchLeases(ctx context.Context, reg subnet.Registry, leases []subnet.Lease
 		}
 	}
 	var werr error
-	err = reg.WatchLeases(ctx, leases, rev, func(evs []subnet.Event) {
+	err := reg.WatchLeases(ctx, leases, rev, func(evs []subnet.Event) {
 		for _, ev := range evs {
 			if werr != nil {
 				return

@@ -5,8 +5,8 @@
 // on one machine: an underlay bridge in its own namespace, node namespaces
 // attached to it by veth (198.18.0.N/24), etcd as its own process inside its
 // own namespace (one member, or three), a real weftd process per node, and
-// pods created through libcni with the dist conflist. The e2e tests, `weftctl
-// demo` and the cluster benchmarks share it, so it takes no testing.T.
+// pods created through libcni with the dist conflist. The e2e tests, `weft-demo`
+// (make demo) and the cluster benchmarks share it, so it takes no testing.T.
 //
 // Nothing is created in the root network namespace, and Close removes every
 // namespace and kills every process the cluster started (only those), also
@@ -34,7 +34,7 @@ const DefaultNetConf = `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}`
 type Options struct {
 	Nodes       int    // default 3
 	EtcdMembers int    // 1 (default) or 3
-	BinDir      string // directory of weftd, weft, weftctl (required)
+	BinDir      string // directory of weftd, weft, weftctl and weft-demo, whose etcd-server runs etcd (required)
 	CNIPath     string // directory of bridge, host-local, portmap, loopback (required for pods)
 	ConfList    string // CNI conflist to load (default <BinDir>/../dist/cni/10-weft.conflist)
 	NetConf     string // network config JSON (default DefaultNetConf)

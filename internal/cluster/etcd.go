@@ -44,7 +44,7 @@ func (m *EtcdMember) peerURL() string { return "http://" + net.JoinHostPort(m.IP
 func (c *Cluster) startEtcd(ctx context.Context) error {
 	var peers []string
 	for i := range c.opts.EtcdMembers {
-		m := &EtcdMember{Name: fmt.Sprintf("etcd%d", i), IP: EtcdIP(i), bin: filepath.Join(c.opts.BinDir, "weftctl")}
+		m := &EtcdMember{Name: fmt.Sprintf("etcd%d", i), IP: EtcdIP(i), bin: filepath.Join(c.opts.BinDir, "weft-demo")}
 		ns, err := c.attach(m.Name, m.IP)
 		if err != nil {
 			return err

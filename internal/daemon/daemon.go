@@ -421,6 +421,7 @@ func (d *daemon) watchConfig(ctx context.Context) {
 	t := time.NewTicker(d.opts.ResyncInterval)
 	defer t.Stop()
 	bad := false
+	drift := configDrift{running: d.cfg}
 	for {
 		select {
 		case <-ctx.Done():
@@ -444,11 +445,11 @@ func (d *daemon) watchConfig(ctx context.Context) {
 				d.log.Info("network config in etcd is valid again")
 			}
 			bad = false
-			if cfg.Network != d.cfg.Network || cfg.SubnetLen != d.cfg.SubnetLen || cfg.Backend != d.cfg.Backend ||
-				cfg.IPv6Network != d.cfg.IPv6Network {
-				d.log.WithFields(logrus.Fields{"network": cfg.Network, "backend": cfg.Backend.Type}).
-					Warn("network config changed in etcd; restart weftd to apply it")
+			fresh, note := drift.observe(cfg)
+			if len(fresh) > 0 {
+				d.log.WithField("changes", changeList(fresh)).Warn("network config changed in etcd; restart weftd to apply it")
 			}
+			d.ready.note("config", note)
 		}
 	}
 }

@@ -2,8 +2,8 @@
 // Copyright 2026 The weft Authors
 
 // Package etcdserver runs an etcd member (go.etcd.io/etcd/server/v3/embed)
-// as the main job of a process. weftctl exposes it as the hidden
-// `weftctl etcd-server` command so the demo, the e2e fixture and the cluster
+// as the main job of a process. weft-demo exposes it as the hidden
+// `weft-demo etcd-server` command so the demo, the e2e fixture and the cluster
 // benchmarks can start etcd as its own process inside a network namespace
 // with nothing beyond what `make build` produces: an in-process server of a
 // root-namespace process would have its internal clients dial from the root

@@ -11,9 +11,12 @@ import (
 	"github.com/weft-net/weft/internal/etcdserver"
 )
 
-func runEtcdServer(ctx context.Context, args []string, _, stderr io.Writer) error {
+// runEtcdServer is the hidden `weft-demo etcd-server`: internal/cluster
+// starts every etcd member of the demo, the e2e tests and the cluster
+// benchmarks with it, inside the member's network namespace.
+func runEtcdServer(ctx context.Context, args []string, stderr io.Writer) error {
 	var c etcdserver.Config
-	fs := flag.NewFlagSet("etcd-server", flag.ContinueOnError)
+	fs := flag.NewFlagSet("weft-demo etcd-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Name, "name", "default", "member name")
 	fs.StringVar(&c.DataDir, "data-dir", "", "data directory (required)")
@@ -21,15 +24,11 @@ func runEtcdServer(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.StringVar(&c.PeerURL, "listen-peer-url", "http://127.0.0.1:2380", "peer URL to listen on and advertise")
 	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "name=peerURL,... (default: this member alone)")
 	fs.StringVar(&c.CompactionRetention, "auto-compaction-retention", "", "periodic auto-compaction retention, e.g. 1m")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if c.DataDir == "" {
-		return errFlag("--data-dir is required")
+		return usageError("--data-dir is required")
 	}
 	return etcdserver.Run(ctx, c)
 }
-
-type errFlag string
-
-func (e errFlag) Error() string { return string(e) }

@@ -23,10 +23,14 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs := flag.NewFlagSet("weft-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: weft-demo [flags]\n\nRuns a weft cluster in network namespaces (root), shows every pod reaching every other and\ntears it down. `make demo` runs it with the built binaries.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	exe, _ := os.Executable()
-	binDir := fs.String("bin-dir", filepath.Dir(exe), "directory holding weftd, weft and weftctl")
+	binDir := fs.String("bin-dir", filepath.Dir(exe), "directory holding weftd, weft, weftctl and weft-demo")
 	cniPath := fs.String("cni-path", filepath.Join(filepath.Dir(exe), "cni"), "directory holding the reference CNI plugins")
 	confList := fs.String("conflist", "", "CNI conflist (default <bin-dir>/../dist/cni/10-weft.conflist)")
 	nodes := fs.Int("nodes", 3, "number of nodes")
@@ -34,7 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keep := fs.Bool("keep", false, "keep the cluster running until Ctrl-C, to explore it")
 	rt := fs.String("runtime", "libcni", `who creates the pods: "libcni" (the CNI library, fast) or "containerd" (a containerd per node, pods made through its CRI with crictl, as kubelet does)`)
 	criBin := fs.String("cri-bin-dir", "", "directory holding containerd, containerd-shim-runc-v2, ctr, crictl and pause, for --runtime containerd (default <bin-dir>/cri; `make cri` builds them)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *rt != "libcni" && *rt != "containerd" {
