@@ -183,7 +183,7 @@ func (b *Backend) applyUnderlay(ext backend.ExternalInterface) {
 	for _, d := range b.devs {
 		d.local = localAddr(d.fam, ext)
 	}
-	b.log.WithFields(logrus.Fields{"interface": ext.Name, "local": ext.IfaceAddr, "local_v6": ext.IfaceAddrV6}).Info("moving the devices to the new underlay")
+	b.log.WithFields(logrus.Fields{"interface": ext.Name, "local": localAddr(b.devs[0].fam, ext)}).Info("moving the devices to the new underlay")
 }
 
 // stableMAC returns the existing device's MAC, else the one published in
