@@ -99,6 +99,8 @@ func specOfV6Only(le *subnet.Lease) peerSpec {
 		return s
 	}
 	v6.famSpec = famSpecOf(le.IPv6Subnet, le.Attrs.PublicIPv6, le.Attrs.BackendV6Data, "PublicIPv6")
+	// The lease's node, for logs: never planned as IPv4 (bad.v4 is set).
+	s.public, s.mac = v6.public, v6.mac
 	return s
 }
 
