@@ -154,3 +154,21 @@ func TestAdmitIPv6OnlyPlaceholderPublicIP(t *testing.T) {
 		t.Errorf("not rejected: %v", want)
 	}
 }
+
+// An operator's reservation in an IPv6-only network names the node by
+// PublicIPv6 (PublicIP is the placeholder) and is taken over by that node.
+func TestAcquireIPv6OnlyReservation(t *testing.T) {
+	cfg := mustConfig(t, v6OnlyConfig)
+	f := subnettest.NewFakeRegistry()
+	res := subnettest.MustCreate(t, f, subnet.Lease{IPv6Subnet: netip.MustParsePrefix("fd00:10:244:9::/64"),
+		Attrs: subnet.LeaseAttrs{PublicIP: netip.IPv4Unspecified(), PublicIPv6: netip.MustParseAddr("2001:db8:18::9")}}, 0)
+	m := newManager(t, f, subnet.ManagerOptions{})
+	other := mustAcquire(t, m, cfg, v6Request("2001:db8:18::8"))
+	if other.Key() == res.Key() {
+		t.Fatalf("node 8 took node 9's reservation %s", res.Key())
+	}
+	l := mustAcquire(t, m, cfg, v6Request("2001:db8:18::9"))
+	if l.Key() != res.Key() || !l.Reserved() || len(l.Attrs.BackendV6Data) == 0 {
+		t.Errorf("node 9 got %s (reserved %v, BackendV6Data %s), want its reservation %s filled in", l.Key(), l.Reserved(), l.Attrs.BackendV6Data, res.Key())
+	}
+}
