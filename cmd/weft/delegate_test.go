@@ -26,10 +26,11 @@ const (
 	flanneldDualEnv = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\n" +
 		"FLANNEL_IPV6_NETWORK=fd00:10:244::/48\nFLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\n" +
 		"FLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
-	// flanneldV6OnlyEnv is an IPv6-only file as flanneld v0.28.9 writes it.
-	flanneldV6OnlyEnv = "FLANNEL_IPV6_NETWORK=fd00:10:244::/48\nFLANNEL_IPV6_SUBNET=fd00:10:244:e::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
 	multiNetEnv = "FLANNEL_NETWORK=10.244.0.0/16,10.245.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1400\nFLANNEL_IPMASQ=true\n"
 )
+
+// flanneldV6OnlyEnv is an IPv6-only file as flanneld v0.28.9 writes it.
+const flanneldV6OnlyEnv = "FLANNEL_IPV6_NETWORK=fd00:10:244::/48\nFLANNEL_IPV6_SUBNET=fd00:10:244:e::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
 
 // TestBuildDelegate compares the delegate config built for each case with
 // testdata/delegate/<name>.json (go test -run TestBuildDelegate -update

@@ -22,7 +22,9 @@ func (v6Links) Links() ([]dataplane.Link, error) {
 		Addrs: []netip.Prefix{netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8:18::5/64")}}}, nil
 }
 
-func (v6Links) RouteGet(netip.Addr) (dataplane.Route, error) { return dataplane.Route{}, errors.New("none") }
+func (v6Links) RouteGet(netip.Addr) (dataplane.Route, error) {
+	return dataplane.Route{}, errors.New("none")
+}
 
 func (v6Links) DefaultRouteLink(f dataplane.Family) (int, error) {
 	if f == dataplane.IPv6 {
