@@ -21,7 +21,8 @@ type ExternalInterface struct {
 	IfaceAddr netip.Addr
 	// PublicIP is what peers send to: IfaceAddr unless --public-ip says otherwise.
 	PublicIP netip.Addr
-	// IfaceAddrV6 and PublicIPv6 are the same for IPv6 in dual stack; zero otherwise.
+	// IfaceAddrV6 and PublicIPv6 are the same for IPv6 in dual stack and
+	// IPv6-only (where IfaceAddr and PublicIP are zero); zero otherwise.
 	IfaceAddrV6, PublicIPv6 netip.Addr
 }
 

@@ -34,6 +34,9 @@ type InterfaceQuery struct {
 	PublicIP, PublicIPv6 netip.Addr
 	// IPv6 asks for an IPv6 address too (dual stack).
 	IPv6 bool
+	// NoIPv4 (an IPv6-only network, with IPv6) needs no IPv4 address: the
+	// interface is chosen for its IPv6 one alone.
+	NoIPv4 bool
 }
 
 // candidate is an interface the query points at, with the address it was
@@ -144,6 +147,9 @@ func byRegex(links []dataplane.Link, res []*regexp.Regexp) ([]candidate, []error
 
 func externalOf(c candidate, q InterfaceQuery) (ExternalInterface, error) {
 	ext := ExternalInterface{Name: c.link.Name, Index: c.link.Index, MTU: c.link.MTU}
+	if q.NoIPv4 {
+		return externalV6(ext, c, q)
+	}
 	ext.IfaceAddr = pick(c.link.Addrs, c.addr, true)
 	if !ext.IfaceAddr.IsValid() {
 		return ext, fmt.Errorf("%s (%s): no IPv4 address", c.link.Name, c.reason)
@@ -207,4 +213,18 @@ func linkWithAddr(links []dataplane.Link, a netip.Addr) (dataplane.Link, bool) {
 		}
 	}
 	return dataplane.Link{}, false
+}
+
+// externalV6 completes ext for an IPv6-only network: an IPv6 address is
+// required, no IPv4 one is looked for.
+func externalV6(ext ExternalInterface, c candidate, q InterfaceQuery) (ExternalInterface, error) {
+	ext.IfaceAddrV6 = pick(c.link.Addrs, c.addr, false)
+	if !ext.IfaceAddrV6.IsValid() {
+		return ext, fmt.Errorf("%s (%s): no global IPv6 address (the network is IPv6-only)", c.link.Name, c.reason)
+	}
+	ext.PublicIPv6 = ext.IfaceAddrV6
+	if q.PublicIPv6.IsValid() {
+		ext.PublicIPv6 = q.PublicIPv6
+	}
+	return ext, nil
 }

@@ -68,6 +68,12 @@ func TestChooseInterface(t *testing.T) {
 			ExternalInterface{Name: "eth0", Index: 2, MTU: 1500, IfaceAddr: a("198.18.0.1"), PublicIP: a("198.18.0.1"),
 				IfaceAddrV6: a("2001:db8:18::1"), PublicIPv6: a("2001:db8:18::1")}, "default route", ""},
 		{"dual stack needs ipv6", InterfaceQuery{Ifaces: []string{"eth1"}, IPv6: true}, ExternalInterface{}, "", "eth1 (--iface eth1): no global IPv6 address"},
+		{"ipv6 only takes no ipv4", InterfaceQuery{Ifaces: []string{"eth0"}, IPv6: true, NoIPv4: true, PublicIP: a("203.0.113.7")},
+			ExternalInterface{Name: "eth0", Index: 2, MTU: 1500, IfaceAddrV6: a("2001:db8:18::1"), PublicIPv6: a("2001:db8:18::1")}, "--iface eth0", ""},
+		{"ipv6 only by address", InterfaceQuery{Ifaces: []string{"2001:db8:18::1"}, IPv6: true, NoIPv4: true, PublicIPv6: a("2001:db8:99::1")},
+			ExternalInterface{Name: "eth0", Index: 2, MTU: 1500, IfaceAddrV6: a("2001:db8:18::1"), PublicIPv6: a("2001:db8:99::1")}, "--iface 2001:db8:18::1", ""},
+		{"ipv6 only needs ipv6", InterfaceQuery{Ifaces: []string{"eth1"}, IPv6: true, NoIPv4: true}, ExternalInterface{}, "",
+			"eth1 (--iface eth1): no global IPv6 address (the network is IPv6-only)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ type Reason string
 const (
 	ReasonOutsideNetwork Reason = "outside-network" // subnet not inside Network / IPv6Network
 	ReasonSubnetLen      Reason = "subnet-length"   // not exactly SubnetLen / IPv6SubnetLen
-	ReasonFamily         Reason = "family"          // lacks a family the config enables, or has IPv4 in an IPv6-only network
+	ReasonFamily         Reason = "family"          // lacks a family the config enables (the key 0.0.0.0-0&… has no IPv4), or has IPv4 in an IPv6-only network
 	ReasonBackendType    Reason = "backend-type"    // BackendType is not the configured backend
 	ReasonBackendData    Reason = "backend-data"    // BackendData missing or unreadable, no VtepMAC, no PublicIP
 	ReasonVNI            Reason = "vni"             // VNI differs from the config's
@@ -130,6 +130,10 @@ func checkFamilies(cfg *Config, l *Lease) (Reason, string) {
 	if !cfg.EnableIPv4 && l.Subnet.IsValid() {
 		return ReasonFamily, fmt.Sprintf("IPv4 subnet %s in an IPv6-only network", l.Subnet)
 	}
+	if cfg.EnableIPv4 && !l.Subnet.IsValid() && l.IPv6Subnet.IsValid() {
+		// flannel's placeholder: "no IPv4", never the route 0.0.0.0/0.
+		return ReasonFamily, "no IPv4 subnet: an IPv6-only key (" + noIPv4 + "&…), the network enables IPv4"
+	}
 	if cfg.EnableIPv4 {
 		if r, d := checkSubnet(l.Subnet, cfg.Network, cfg.SubnetLen, "IPv4", "Network", "SubnetLen"); r != "" {
 			return r, d
@@ -175,7 +179,9 @@ func checkData(cfg *Config, data []byte, public netip.Addr, dataKey, ipKey strin
 func checkLocal(local *Local, l *Lease) (Reason, string) {
 	a := &l.Attrs
 	switch {
-	case local.PublicIP.IsValid() && a.PublicIP == local.PublicIP:
+	// 0.0.0.0 is every IPv6-only lease's PublicIP (flannel's "no IPv4"):
+	// it names no node, least of all this one.
+	case local.PublicIP.IsValid() && !local.PublicIP.IsUnspecified() && a.PublicIP == local.PublicIP:
 		return ReasonOwnAddress, "PublicIP " + a.PublicIP.String() + " is this node's"
 	case local.PublicIPv6.IsValid() && a.PublicIPv6 == local.PublicIPv6:
 		return ReasonOwnAddress, "PublicIPv6 " + a.PublicIPv6.String() + " is this node's"

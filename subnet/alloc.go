@@ -105,7 +105,8 @@ func mergeSpans(s []span) []span {
 // allocation is the view of a config's ranges and the leases that occupy
 // them. IPv4 and IPv6 subnets are paired by index: pair i is the i-th IPv4
 // subnet from SubnetMin and the i-th IPv6 subnet from IPv6SubnetMin, and a
-// pair is free only when both are.
+// pair is free only when both are. In an IPv6-only network the v4 pool is
+// empty and a "pair" is one IPv6 subnet.
 type allocation struct {
 	cfg    *Config
 	v4, v6 pool
@@ -115,11 +116,17 @@ type allocation struct {
 }
 
 func newAllocation(cfg *Config, leases []Lease) *allocation {
-	a := &allocation{cfg: cfg, v4: newPool(cfg.SubnetMin, cfg.SubnetMax, cfg.SubnetLen)}
-	a.size = a.v4.size
+	a := &allocation{cfg: cfg}
+	if cfg.EnableIPv4 {
+		a.v4 = newPool(cfg.SubnetMin, cfg.SubnetMax, cfg.SubnetLen)
+		a.size = a.v4.size
+	}
 	if cfg.EnableIPv6 {
 		a.v6 = newPool(cfg.IPv6SubnetMin, cfg.IPv6SubnetMax, cfg.IPv6SubnetLen)
-		a.size = min(a.size, a.v6.size)
+		a.size = a.v6.size
+		if cfg.EnableIPv4 {
+			a.size = min(a.v4.size, a.v6.size)
+		}
 	}
 	spans := make([]span, 0, len(leases))
 	for _, l := range leases {
@@ -140,6 +147,9 @@ func newAllocation(cfg *Config, leases []Lease) *allocation {
 // fits reports whether a lease's subnets are valid subnets of the config's
 // ranges, so that a node may keep using it.
 func (a *allocation) fits(l Lease) bool {
+	if !a.cfg.EnableIPv4 {
+		return !l.Subnet.IsValid() && a.v6.contains(l.IPv6Subnet)
+	}
 	if !a.v4.contains(l.Subnet) {
 		return false
 	}
@@ -152,7 +162,7 @@ func (a *allocation) fits(l Lease) bool {
 // unused reports whether no lease overlaps sn (IPv4) or sn6 (IPv6).
 func unused(leases []Lease, sn, sn6 netip.Prefix) bool {
 	for _, l := range leases {
-		if l.Subnet.Overlaps(sn) || (sn6.IsValid() && l.IPv6Subnet.IsValid() && l.IPv6Subnet.Overlaps(sn6)) {
+		if (sn.IsValid() && l.Subnet.Overlaps(sn)) || (sn6.IsValid() && l.IPv6Subnet.IsValid() && l.IPv6Subnet.Overlaps(sn6)) {
 			return false
 		}
 	}
@@ -163,6 +173,12 @@ func unused(leases []Lease, sn, sn6 netip.Prefix) bool {
 // the config. Without a previous IPv6 subnet (a node moving to dual stack) it
 // pairs the IPv4 subnet with the IPv6 subnet of the same index.
 func (a *allocation) previous(sn, sn6 netip.Prefix) (netip.Prefix, netip.Prefix, bool) {
+	if !a.cfg.EnableIPv4 {
+		if sn6 = sn6.Masked(); a.v6.contains(sn6) {
+			return netip.Prefix{}, sn6, true
+		}
+		return netip.Prefix{}, netip.Prefix{}, false
+	}
 	sn = sn.Masked()
 	if !a.v4.contains(sn) {
 		return netip.Prefix{}, netip.Prefix{}, false
@@ -202,6 +218,9 @@ func (a *allocation) random(randN func(n uint64) uint64) (netip.Prefix, netip.Pr
 }
 
 func (a *allocation) pair(i uint64) (netip.Prefix, netip.Prefix, bool) {
+	if !a.cfg.EnableIPv4 {
+		return netip.Prefix{}, a.v6.nth(i), true
+	}
 	if a.cfg.EnableIPv6 {
 		return a.v4.nth(i), a.v6.nth(i), true
 	}
@@ -212,6 +231,10 @@ func (a *allocation) pair(i uint64) (netip.Prefix, netip.Prefix, bool) {
 // "no free subnet in 10.244.0.0/16 (10.244.1.0–10.244.255.0: 255 of 255 leased)".
 func (a *allocation) exhausted() error {
 	c := a.cfg
+	if !c.EnableIPv4 {
+		return fmt.Errorf("%w in %s (%s–%s: %d of %d leased)",
+			ErrNoFreeSubnet, c.IPv6Network, c.IPv6SubnetMin, c.IPv6SubnetMax, a.used, a.size)
+	}
 	if !c.EnableIPv6 {
 		return fmt.Errorf("%w in %s (%s–%s: %d of %d leased)",
 			ErrNoFreeSubnet, c.Network, c.SubnetMin, c.SubnetMax, a.used, a.size)
@@ -245,7 +268,8 @@ func Usage(cfg *Config, leases []Lease) (used, total uint64) {
 
 // Fits reports whether l's subnets are valid for cfg: the right length,
 // inside SubnetMin..SubnetMax (and the IPv6 range in dual stack), and with
-// an IPv6 subnet exactly when cfg enables IPv6. Pure.
+// an IPv6 subnet exactly when cfg enables IPv6 and an IPv4 one exactly when
+// it enables IPv4. Pure.
 func Fits(cfg *Config, l Lease) bool {
 	return newAllocation(cfg, nil).fits(l)
 }

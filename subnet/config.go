@@ -185,11 +185,11 @@ func (p *configParser) parse(raw *rawConfig) *Config {
 	if raw.EnableIPv6 != nil {
 		c.EnableIPv6 = *raw.EnableIPv6
 	}
-	switch {
-	case !c.EnableIPv4 && !c.EnableIPv6:
-		p.errorf("EnableIPv4 false: with EnableIPv6 also false there is no network to lease from")
-	case !c.EnableIPv4:
-		p.errorf("EnableIPv4 false: IPv6-only networks are not supported by weft yet; use dual stack")
+	// IPv6-only ("EnableIPv4": false) is flannel's too: its leases carry the
+	// key placeholder 0.0.0.0-0 and PublicIP 0.0.0.0 (see SubnetKey).
+	if !c.EnableIPv4 && !c.EnableIPv6 {
+		p.errorf("EnableIPv4 and EnableIPv6 both false: no address family to lease subnets from; " +
+			"enable at least one (IPv6-only: \"EnableIPv4\": false, \"EnableIPv6\": true)")
 	}
 	if c.EnableIPv4 {
 		f := family{name: "", is4: true, defaultLen: 24, smallLen: 22, maxLen: 30}

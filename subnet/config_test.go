@@ -93,7 +93,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"v6 missing network", `{"Network":"10.244.0.0/16","EnableIPv6":true,"Backend":{"Type":"vxlan"}}`, "IPv6Network missing"},
 		{"v6 subnetlen", `{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetLen":127,"Backend":{"Type":"vxlan"}}`,
 			"IPv6SubnetLen 127: must be between 50 and 126 for IPv6Network fd00::/48"},
-		{"ipv6 only", `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00::/48","Backend":{"Type":"vxlan"}}`, "IPv6-only"},
+		{"no family", `{"EnableIPv4":false,"IPv6Network":"fd00::/48","Backend":{"Type":"vxlan"}}`,
+			"EnableIPv4 and EnableIPv6 both false: no address family to lease subnets from"},
+		{"ipv6 only without network", `{"EnableIPv4":false,"EnableIPv6":true,"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}`,
+			"IPv6Network missing: required when IPv6 is enabled"},
 		{"wrong type", `{"Network":16,"Backend":{"Type":"vxlan"}}`, "key Network: got a JSON number, want string"},
 		{"not json", `{"Network":`, "not valid JSON"},
 	}

@@ -17,8 +17,8 @@ import (
 // Lease is one node's claim on a subnet, stored at <prefix>/subnets/<key>.
 // The zero value is not a lease. A Lease is a value: copy it freely.
 type Lease struct {
-	Subnet     netip.Prefix // IPv4 subnet, Masked
-	IPv6Subnet netip.Prefix // IPv6 subnet in dual stack, else zero
+	Subnet     netip.Prefix // IPv4 subnet, Masked; zero in an IPv6-only lease
+	IPv6Subnet netip.Prefix // IPv6 subnet in dual stack and IPv6-only, else zero
 	Attrs      LeaseAttrs
 	// LeaseID is the etcd lease the key is bound to; 0 means the key has no
 	// etcd lease: an operator's reservation, permanent.
@@ -37,6 +37,15 @@ type Lease struct {
 // Reserved reports whether the lease is a reservation (a key with no etcd lease).
 func (l Lease) Reserved() bool { return l.LeaseID == 0 }
 
+// Primary is the subnet that identifies the lease in Registry.GetLease:
+// the IPv4 subnet, or the IPv6 subnet of an IPv6-only lease.
+func (l Lease) Primary() netip.Prefix {
+	if l.Subnet.IsValid() {
+		return l.Subnet
+	}
+	return l.IPv6Subnet
+}
+
 // Key returns the key suffix under <prefix>/subnets/.
 func (l Lease) Key() string { return SubnetKey(l.Subnet, l.IPv6Subnet) }
 
@@ -45,12 +54,25 @@ func (l Lease) String() string { return l.Key() }
 
 // LeaseAttrs is the JSON value of a lease key, exactly flannel's:
 // {"PublicIP":"198.18.0.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{...}}.
+//
+// An IPv6-only lease has PublicIP 0.0.0.0, as flanneld writes it: that is
+// "no IPv4 address", and NodeIP is then the PublicIPv6.
 type LeaseAttrs struct {
 	PublicIP      netip.Addr
 	PublicIPv6    netip.Addr // zero encodes as null
 	BackendType   string
 	BackendData   json.RawMessage // nil until the node wrote it (e.g. a fresh reservation)
 	BackendV6Data json.RawMessage
+}
+
+// NodeIP is the address that identifies the node a lease belongs to (a
+// node finds its own lease or reservation by it): PublicIP, or PublicIPv6
+// when PublicIP is absent or flannel's IPv6-only placeholder 0.0.0.0.
+func (a LeaseAttrs) NodeIP() netip.Addr {
+	if a.PublicIP.IsValid() && !a.PublicIP.IsUnspecified() {
+		return a.PublicIP
+	}
+	return a.PublicIPv6
 }
 
 type leaseAttrsJSON struct {

@@ -72,9 +72,11 @@ func (o ManagerOptions) withDefaults() ManagerOptions {
 
 // AcquireRequest says who is asking for a subnet and what it held before.
 type AcquireRequest struct {
-	// Attrs is the node's lease value: PublicIP (required; it identifies the
-	// node's own lease or reservation), PublicIPv6 (required in dual stack),
-	// BackendType and BackendData (BackendV6Data in dual stack).
+	// Attrs is the node's lease value: PublicIP (required with IPv4; it
+	// identifies the node's own lease or reservation), PublicIPv6 (required
+	// with IPv6; in an IPv6-only network PublicIP is 0.0.0.0 and PublicIPv6
+	// identifies the node), BackendType and BackendData (BackendV6Data with
+	// IPv6).
 	Attrs LeaseAttrs
 	// Previous and PreviousIPv6 are the subnets from the node's old
 	// subnet.env, reused when still free and valid for the config.
@@ -155,6 +157,9 @@ func (m *Manager) Acquire(ctx context.Context, cfg *Config, req AcquireRequest) 
 	if err := checkRequest(cfg, req); err != nil {
 		return Lease{}, err
 	}
+	if !cfg.EnableIPv4 {
+		req.Attrs.PublicIP = netip.IPv4Unspecified() // flanneld's "no IPv4"
+	}
 	var lastErr error
 	for attempt := range m.opts.MaxAttempts {
 		leases := req.Leases
@@ -181,7 +186,11 @@ func (m *Manager) Acquire(ctx context.Context, cfg *Config, req AcquireRequest) 
 }
 
 func checkRequest(cfg *Config, req AcquireRequest) error {
-	if !req.Attrs.PublicIP.Is4() {
+	if !cfg.EnableIPv4 {
+		if ip := req.Attrs.PublicIP; ip.IsValid() && ip != netip.IPv4Unspecified() {
+			return fmt.Errorf("acquire a subnet: PublicIP %s in an IPv6-only network: want 0.0.0.0, as flanneld writes", ip)
+		}
+	} else if !req.Attrs.PublicIP.Is4() {
 		return fmt.Errorf("acquire a subnet: PublicIP %q: not an IPv4 address", addrString(req.Attrs.PublicIP))
 	}
 	if cfg.EnableIPv6 && !req.Attrs.PublicIPv6.Is6() {
@@ -193,7 +202,7 @@ func checkRequest(cfg *Config, req AcquireRequest) error {
 // tryAcquire makes one attempt over one list; how says which rule won.
 func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, req AcquireRequest, leases []Lease) (Lease, string, error) {
 	a := newAllocation(cfg, leases)
-	if own, ok := m.findOwn(a, leases, req.Attrs.PublicIP); ok {
+	if own, ok := m.findOwn(a, leases, req.Attrs.NodeIP()); ok {
 		l, err := m.reuse(ctx, own, req.Attrs)
 		if own.Reserved() {
 			return l, "reservation", err
@@ -212,13 +221,14 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, req AcquireReques
 	return l, "free", err
 }
 
-// findOwn returns the lease or reservation carrying our PublicIP that fits
-// the config, preferring a reservation (the operator's intent) over a lease.
+// findOwn returns the lease or reservation carrying our NodeIP (PublicIP,
+// or PublicIPv6 in an IPv6-only network) that fits the config, preferring
+// a reservation (the operator's intent) over a lease.
 func (m *Manager) findOwn(a *allocation, leases []Lease, ip netip.Addr) (Lease, bool) {
 	var found Lease
 	ok := false
 	for _, l := range leases {
-		if l.Attrs.PublicIP != ip {
+		if l.Attrs.NodeIP() != ip {
 			continue
 		}
 		if !a.fits(l) {
@@ -292,12 +302,12 @@ func (m *Manager) UpdateAttrs(ctx context.Context, l Lease, attrs LeaseAttrs) (L
 			}
 			return nl, nil
 		}
-		cur, err := m.reg.GetLease(ctx, l.Subnet)
+		cur, err := m.reg.GetLease(ctx, l.Primary())
 		if err != nil {
 			return Lease{}, fmt.Errorf("update lease %s: %w", l, err)
 		}
 		if cur.Key() != l.Key() || cur.LeaseID != l.LeaseID {
-			return Lease{}, fmt.Errorf("update lease %s: held by %s now: %w", l, cur.Attrs.PublicIP, ErrLeaseTaken)
+			return Lease{}, fmt.Errorf("update lease %s: held by %s now: %w", l, cur.Attrs.NodeIP(), ErrLeaseTaken)
 		}
 		l.ModRevision = cur.ModRevision
 	}
@@ -326,6 +336,10 @@ func (m *Manager) leaseLog(l Lease) logrus.FieldLogger {
 	f := logrus.Fields{"subnet": l.Subnet.String(), "public_ip": addrString(l.Attrs.PublicIP)}
 	if l.IPv6Subnet.IsValid() {
 		f["ipv6_subnet"] = l.IPv6Subnet.String()
+		f["public_ipv6"] = addrString(l.Attrs.PublicIPv6)
+	}
+	if !l.Subnet.IsValid() {
+		delete(f, "subnet") // IPv6-only
 	}
 	if l.Reserved() {
 		f["reserved"] = true
@@ -342,14 +356,15 @@ func (m *Manager) noteExpiry(l Lease) {
 }
 
 // Peers returns the leases a node programs as peers: all but its own (same
-// key as own) and those that carry no BackendData yet, typically a
-// reservation made by an operator for a node that is not up; they are
-// skipped quietly. Pure; the result is a new slice.
+// key as own) and those that carry no backend data yet (neither
+// BackendData nor BackendV6Data), typically a reservation made by an
+// operator for a node that is not up; they are skipped quietly. Pure; the
+// result is a new slice.
 func Peers(leases []Lease, own Lease) []Lease {
 	out := make([]Lease, 0, len(leases))
 	ownKey := own.Key()
 	for _, l := range leases {
-		if (own.Subnet.IsValid() && l.Key() == ownKey) || len(l.Attrs.BackendData) == 0 {
+		if (own.Primary().IsValid() && l.Key() == ownKey) || (len(l.Attrs.BackendData) == 0 && len(l.Attrs.BackendV6Data) == 0) {
 			continue
 		}
 		out = append(out, l)

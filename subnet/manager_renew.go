@@ -150,7 +150,7 @@ func (k *keeper) log() logrus.FieldLogger { return k.m.leaseLog(k.lease) }
 // a key that carries our PublicIP (a reservation made meanwhile, or our own
 // key written by another run) and refuses one held by another node.
 func (m *Manager) reclaim(ctx context.Context, l Lease) (Lease, error) {
-	cur, err := m.reg.GetLease(ctx, l.Subnet)
+	cur, err := m.reg.GetLease(ctx, l.Primary())
 	switch {
 	case errors.Is(err, ErrLeaseNotFound):
 		nl, err := m.create(ctx, l.Subnet, l.IPv6Subnet, l.Attrs)
@@ -169,9 +169,9 @@ func (m *Manager) reclaim(ctx context.Context, l Lease) (Lease, error) {
 	case err != nil:
 		return Lease{}, fmt.Errorf("re-claim %s: %w", l, err)
 	}
-	if cur.Attrs.PublicIP != l.Attrs.PublicIP || (cur.Key() != l.Key() && !cur.Reserved()) {
+	if cur.Attrs.NodeIP() != l.Attrs.NodeIP() || (cur.Key() != l.Key() && !cur.Reserved()) {
 		return Lease{}, fmt.Errorf("re-claim subnet %s: node %s lost it, node %s holds it now (key %s): %w",
-			l.Subnet, l.Attrs.PublicIP, addrString(cur.Attrs.PublicIP), cur.Key(), ErrLeaseTaken)
+			l.Primary(), l.Attrs.NodeIP(), addrString(cur.Attrs.NodeIP()), cur.Key(), ErrLeaseTaken)
 	}
 	nl, err := m.reuse(ctx, cur, l.Attrs)
 	if err != nil {

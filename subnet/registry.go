@@ -52,7 +52,9 @@ type Registry interface {
 	// Malformed keys or values are skipped with a warning naming the key.
 	ListLeases(ctx context.Context) ([]Lease, int64, error)
 	// GetLease returns the lease whose IPv4 subnet is sn, whether its key is
-	// single or dual stack; an error wrapping ErrLeaseNotFound when absent.
+	// single or dual stack, or for an IPv6 sn the IPv6-only lease of that
+	// subnet (see Lease.Primary); an error wrapping ErrLeaseNotFound when
+	// absent.
 	GetLease(ctx context.Context, sn netip.Prefix) (Lease, error)
 	// LeaseTTL returns the remaining time to live of an etcd lease, or an
 	// error wrapping ErrLeaseExpired. One request; meant for weftctl.

@@ -45,6 +45,9 @@ type Options struct {
 	RetryInterval time.Duration
 	// DualStack also sets up flannel-v6.<VNI> and programs IPv6 peers.
 	DualStack bool
+	// IPv6Only sets up flannel-v6.<VNI> alone (no flannel.<VNI>) for an
+	// IPv6-only network; the lease gets PublicIP 0.0.0.0, as flanneld's.
+	IPv6Only bool
 	// OnReconcile, if set, is called after every full reconcile with its
 	// duration, the number of entries repaired and its error.
 	OnReconcile func(d time.Duration, repairs int, err error)
@@ -118,21 +121,15 @@ func DeviceNameV6(vni uint32) string { return "flannel-v6." + strconv.FormatUint
 // Setup creates or adopts the device(s) on ext and returns our lease's
 // attributes.
 func (b *Backend) Setup(_ context.Context, ext backend.ExternalInterface, prev *subnet.LeaseAttrs) (subnet.LeaseAttrs, error) {
-	if !ext.IfaceAddr.Is4() {
-		return subnet.LeaseAttrs{}, fmt.Errorf("underlay %s: no IPv4 address for the VXLAN device", ext.Name)
+	devs, err := b.newDevices(ext)
+	if err != nil {
+		return subnet.LeaseAttrs{}, err
 	}
 	base := ext.MTU
 	if b.cfg.MTU > 0 {
 		base = b.cfg.MTU
 	}
-	b.ext = ext
-	b.devs = []*device{{fam: dataplane.IPv4, name: DeviceName(b.cfg.VNI), overhead: overheadV4, local: ext.IfaceAddr}}
-	if b.opts.DualStack {
-		if !ext.IfaceAddrV6.Is6() {
-			return subnet.LeaseAttrs{}, fmt.Errorf("underlay %s: no IPv6 address for the dual-stack VXLAN device", ext.Name)
-		}
-		b.devs = append(b.devs, &device{fam: dataplane.IPv6, name: DeviceNameV6(b.cfg.VNI), overhead: overheadV6, local: ext.IfaceAddrV6})
-	}
+	b.ext, b.devs = ext, devs
 	b.mtu = 0
 	for _, d := range b.devs {
 		d.mtu = base - d.overhead
@@ -144,11 +141,11 @@ func (b *Backend) Setup(_ context.Context, ext backend.ExternalInterface, prev *
 	if err != nil {
 		return subnet.LeaseAttrs{}, err
 	}
-	for i, d := range b.devs {
+	for _, d := range b.devs {
 		var prevData []byte
 		if prev != nil {
 			prevData = []byte(prev.BackendData)
-			if i == 1 {
+			if d.fam == dataplane.IPv6 {
 				prevData = prev.BackendV6Data
 			}
 		}
@@ -172,11 +169,8 @@ func (b *Backend) SetUnderlay(ext backend.ExternalInterface) (subnet.LeaseAttrs,
 	if len(b.devs) == 0 {
 		return subnet.LeaseAttrs{}, errors.New("vxlan backend: SetUnderlay called before Setup")
 	}
-	if !ext.IfaceAddr.Is4() {
-		return subnet.LeaseAttrs{}, fmt.Errorf("underlay %s: no IPv4 address for the VXLAN device", ext.Name)
-	}
-	if len(b.devs) > 1 && !ext.IfaceAddrV6.Is6() {
-		return subnet.LeaseAttrs{}, fmt.Errorf("underlay %s: no IPv6 address for the dual-stack VXLAN device", ext.Name)
+	if err := b.checkUnderlay(ext); err != nil {
+		return subnet.LeaseAttrs{}, err
 	}
 	b.in.setUnderlay(ext)
 	return b.leaseAttrs(ext)
@@ -186,11 +180,10 @@ func (b *Backend) SetUnderlay(ext backend.ExternalInterface) (subnet.LeaseAttrs,
 // SetUnderlay.
 func (b *Backend) applyUnderlay(ext backend.ExternalInterface) {
 	b.ext = ext
-	b.devs[0].local = ext.IfaceAddr
-	if len(b.devs) > 1 {
-		b.devs[1].local = ext.IfaceAddrV6
+	for _, d := range b.devs {
+		d.local = localAddr(d.fam, ext)
 	}
-	b.log.WithFields(logrus.Fields{"interface": ext.Name, "local": ext.IfaceAddr}).Info("moving the devices to the new underlay")
+	b.log.WithFields(logrus.Fields{"interface": ext.Name, "local": localAddr(b.devs[0].fam, ext)}).Info("moving the devices to the new underlay")
 }
 
 // stableMAC returns the existing device's MAC, else the one published in
@@ -218,12 +211,15 @@ func (b *Backend) stableMAC(d *device, prev []byte) (subnet.MAC, error) {
 
 func (b *Backend) leaseAttrs(ext backend.ExternalInterface) (subnet.LeaseAttrs, error) {
 	a := subnet.LeaseAttrs{PublicIP: ext.PublicIP, BackendType: subnet.BackendVXLAN}
-	for i, d := range b.devs {
+	if !b.wantV4() {
+		a.PublicIP = netip.IPv4Unspecified() // flanneld's "no IPv4"
+	}
+	for _, d := range b.devs {
 		data, err := json.Marshal(subnet.VXLANData{VNI: b.cfg.VNI, VtepMAC: d.mac})
 		if err != nil {
 			return subnet.LeaseAttrs{}, fmt.Errorf("encode backend data: %w", err)
 		}
-		if i == 0 {
+		if d.fam == dataplane.IPv4 {
 			a.BackendData = data
 		} else {
 			a.PublicIPv6, a.BackendV6Data = ext.PublicIPv6, data
@@ -234,7 +230,8 @@ func (b *Backend) leaseAttrs(ext backend.ExternalInterface) (subnet.LeaseAttrs, 
 
 // MTU is the overlay MTU for subnet.env: the underlay MTU (or Backend.MTU)
 // minus 50, or minus 70 in dual stack, where pods' packets may take the
-// IPv6 device.
+// IPv6 device, and in an IPv6-only network (flanneld writes minus 50 there,
+// which overfills an IPv6 underlay by 20 bytes).
 func (b *Backend) MTU() int { return b.mtu }
 
 // Teardown deletes the device(s) and the routes carrying RouteProtocol.

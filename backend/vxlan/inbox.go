@@ -19,7 +19,7 @@ import (
 // the latest lease of a subnet.
 type inbox struct {
 	mu    sync.Mutex
-	specs map[netip.Prefix]peerSpec // by IPv4 subnet
+	specs map[netip.Prefix]peerSpec // by peerKey: IPv4 subnet, or IPv6 subnet if IPv6-only
 	full  bool
 	known bool // a peer set was given: until then Run leaves the peers alone
 	dirty map[netip.Prefix]bool
@@ -60,7 +60,7 @@ func (b *Backend) SetPeers(peers []subnet.Lease) {
 	now := time.Now()
 	next := make(map[netip.Prefix]peerSpec, len(peers))
 	for i := range peers {
-		next[peers[i].Subnet] = specOf(&peers[i])
+		next[peerKey(&peers[i])] = specOf(&peers[i])
 	}
 	in.mu.Lock()
 	if len(in.specs) == 0 && len(in.since) == 0 && in.sinceAll.IsZero() {
@@ -93,7 +93,7 @@ func (b *Backend) ApplyEvents(events []subnet.Event) {
 	}
 	for i := range events {
 		ev := &events[i]
-		sn := ev.Lease.Subnet
+		sn := peerKey(&ev.Lease)
 		old, had := in.specs[sn]
 		switch ev.Type {
 		case subnet.EventAdded:

@@ -25,8 +25,9 @@ type loopState struct {
 	// lens are the prefix lengths of the planned subnets, so a neighbour
 	// entry's IP (a subnet's network address) finds its peer.
 	lens       []int
-	desired4   int // IPv4 peers planned
-	programmed int // IPv4 peers whose entries are all in the kernel
+	desired4   int // IPv4 peers planned (IPv6 peers if v6only)
+	programmed int // IPv4 peers whose entries are all in the kernel (IPv6 if v6only)
+	v6only     bool
 	since      map[netip.Prefix]time.Time
 	sinceAll   time.Time               // see inbox.sinceAll
 	warned     map[netip.Prefix]string // the problem last logged per subnet
@@ -113,7 +114,7 @@ func (ls *loopState) addPeer(sn netip.Prefix, e PeerEntries, rev int64) {
 	if e.Subnet != sn {
 		ls.v6of[sn] = e.Subnet
 	}
-	if e.Subnet.Addr().Is4() {
+	if ls.counts(e.Subnet) {
 		ls.desired4++
 	}
 	if !slices.Contains(ls.lens, e.Subnet.Bits()) {
@@ -145,7 +146,7 @@ func (ls *loopState) removePeer(key netip.Prefix) {
 		return
 	}
 	delete(ls.peers, key)
-	if key.Addr().Is4() {
+	if ls.counts(key) {
 		ls.desired4--
 	}
 	if p.bits&counted != 0 {
@@ -230,7 +231,7 @@ func (ls *loopState) isProgrammed(key netip.Prefix, p peer) bool {
 func (ls *loopState) recount(keys ...netip.Prefix) {
 	for _, k := range keys {
 		p, ok := ls.peers[k]
-		if !ok || !k.Addr().Is4() {
+		if !ok || !ls.counts(k) {
 			continue
 		}
 		now := ls.isProgrammed(k, p)

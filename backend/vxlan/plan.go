@@ -59,8 +59,8 @@ func Plan(l Local, leases []subnet.Lease) (map[netip.Prefix]PeerEntries, []Probl
 	emit := func(e PeerEntries) { out[e.Subnet] = e }
 	for i := range leases {
 		s := specOf(&leases[i])
-		if err := planSpec(l, leases[i].Subnet, &s, emit); err != nil {
-			problems = append(problems, Problem{Subnet: leases[i].Subnet, Err: err})
+		if err := planSpec(l, peerKey(&leases[i]), &s, emit); err != nil {
+			problems = append(problems, Problem{Subnet: peerKey(&leases[i]), Err: err})
 		}
 	}
 	return out, problems

@@ -24,7 +24,8 @@ const maxRepairBatch = 256
 // and refreshes ls.local.
 //
 // planOK says whether peers can be planned despite err: the underlay and
-// the IPv4 device exist and nothing the plan depends on failed. A missing
+// the first device (IPv4, or IPv6 in an IPv6-only network) exist and
+// nothing the plan depends on failed. A missing
 // IPv6 device, an address or checksum-offload problem must not stop the
 // other peers from being programmed.
 func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]bool, planOK bool, err error) {
@@ -55,11 +56,9 @@ func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]b
 			errs = append(errs, fmt.Errorf("device %s: %w", d.name, err))
 		}
 	}
-	ls.local = Local{Own4: b.devs[0].own, Dev4: b.devs[0].index, Underlay: underlay.Index, UnderlayAddrs: b.underlayAddrs()}
-	if len(b.devs) > 1 {
-		ls.local.Own6, ls.local.Dev6 = b.devs[1].own, b.devs[1].index
-	}
-	planOK = ls.local.Dev4 != 0
+	ls.local = Local{Underlay: underlay.Index, UnderlayAddrs: b.underlayAddrs()}
+	b.setLocalDevices(&ls.local)
+	planOK = b.devs[0].index != 0
 	if b.cfg.DirectRouting {
 		// Without the underlay's addresses every peer would be planned
 		// through the tunnel: better not to plan at all.

@@ -48,11 +48,11 @@ func (b *Backend) Run(ctx context.Context, own subnet.Lease) error {
 	if len(b.devs) == 0 {
 		return errors.New("vxlan backend: Run called before Setup")
 	}
-	b.devs[0].own = own.Subnet
-	if len(b.devs) > 1 {
-		b.devs[1].own = own.IPv6Subnet
+	for _, d := range b.devs {
+		d.own = ownSubnet(d.fam, own)
 	}
 	ls := newLoopState()
+	ls.v6only = b.opts.IPv6Only
 	b.in.notify() // the first step reconciles in full
 	// Notifications queue in the kernel's socket buffers (8 MiB each) while
 	// a step runs; this buffer only smooths the hand-over (an Update is

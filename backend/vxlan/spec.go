@@ -48,6 +48,9 @@ type v6Spec struct {
 // specOf digests a lease, running every check that does not depend on
 // Local (the ones planFamily made before).
 func specOf(le *subnet.Lease) peerSpec {
+	if !le.Subnet.IsValid() && le.IPv6Subnet.IsValid() {
+		return specOfV6Only(le)
+	}
 	s := peerSpec{rev: le.ModRevision}
 	if len(le.Attrs.BackendData) == 0 {
 		s.skip = true

@@ -29,6 +29,9 @@ const (
 	multiNetEnv = "FLANNEL_NETWORK=10.244.0.0/16,10.245.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1400\nFLANNEL_IPMASQ=true\n"
 )
 
+// flanneldV6OnlyEnv is an IPv6-only file as flanneld v0.28.9 writes it.
+const flanneldV6OnlyEnv = "FLANNEL_IPV6_NETWORK=fd00:10:244::/48\nFLANNEL_IPV6_SUBNET=fd00:10:244:e::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+
 // TestBuildDelegate compares the delegate config built for each case with
 // testdata/delegate/<name>.json (go test -run TestBuildDelegate -update
 // rewrites them; review the diff).
@@ -41,6 +44,14 @@ func TestBuildDelegate(t *testing.T) {
 	}{
 		{name: "weftd-defaults", conf: `{"cniVersion":"1.1.0","name":"weft","type":"weft"}`, env: weftdEnv},
 		{name: "flanneld-dual-stack", conf: `{"cniVersion":"1.1.0","name":"weft","type":"weft"}`, env: flanneldDualEnv},
+		{
+			// Pods get an IPv6 address only: one range, the IPv6 network's
+			// route, and (isDefaultGateway, as the dist conflist sets) an
+			// IPv6 default route from bridge.
+			name: "ipv6-only",
+			conf: `{"cniVersion":"1.1.0","name":"weft","type":"weft","delegate":{"isDefaultGateway":true}}`,
+			env:  flanneldV6OnlyEnv,
+		},
 		{name: "network-list", conf: `{"cniVersion":"1.0.0","name":"weft","type":"weft"}`, env: multiNetEnv},
 		{
 			name: "dist-conflist-keys",

@@ -22,8 +22,8 @@ import (
 type Pod struct {
 	Name        string
 	NS          string
-	IP          netip.Addr
-	IPv6        netip.Addr // dual stack only
+	IP          netip.Addr // zero in an IPv6-only network
+	IPv6        netip.Addr // dual stack and IPv6-only
 	Node        *Node
 	containerID string
 	deleted     bool
@@ -100,8 +100,8 @@ func (n *Node) AddPod(ctx context.Context, name string) (*Pod, error) {
 			p.IPv6 = a
 		}
 	}
-	if !p.IP.IsValid() {
-		return nil, fmt.Errorf("node %s: CNI ADD pod %s: no IPv4 address in result %v", n.Name, name, res)
+	if !p.IP.IsValid() && !p.IPv6.IsValid() {
+		return nil, fmt.Errorf("node %s: CNI ADD pod %s: no address in result %v", n.Name, name, res)
 	}
 	n.mu.Lock()
 	n.pods = append(n.pods, p)
@@ -159,7 +159,15 @@ func (n *Node) Pods() []*Pod {
 func (p *Pod) Exec(args ...string) (string, error) { return netns.Exec(p.NS, args...) }
 
 // String names the pod for logs and tables.
-func (p *Pod) String() string { return p.Node.Name + "/" + p.Name + " (" + p.IP.String() + ")" }
+func (p *Pod) String() string { return p.Node.Name + "/" + p.Name + " (" + p.Addr().String() + ")" }
+
+// Addr is the pod's IPv4 address, or its IPv6 one in an IPv6-only network.
+func (p *Pod) Addr() netip.Addr {
+	if p.IP.IsValid() {
+		return p.IP
+	}
+	return p.IPv6
+}
 
 // EnterHint tells an operator how to get a shell in the pod.
 func (p *Pod) EnterHint() string {

@@ -121,7 +121,7 @@ func (a *admission) report(d subnet.Delta) {
 	for _, r := range d.Rejected {
 		a.d.log.WithFields(logrus.Fields{
 			"key": a.d.leaseKey(r.Lease), "reason": string(r.Reason), "detail": r.Detail,
-			"public_ip": r.Lease.Attrs.PublicIP, "revision": r.Lease.ModRevision,
+			"public_ip": r.Lease.Attrs.NodeIP(), "revision": r.Lease.ModRevision,
 		}).Warn("lease rejected, not programmed")
 	}
 	counts := a.adm.Rejections()

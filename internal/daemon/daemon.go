@@ -120,7 +120,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	attrs, err := be.Setup(ctx, ext, previousAttrs(leases, ext.PublicIP))
+	attrs, err := be.Setup(ctx, ext, previousAttrs(leases, nodeIP(ext)))
 	if err != nil {
 		return fmt.Errorf("set up %s backend: %w", cfg.Backend.Type, err)
 	}
@@ -208,7 +208,8 @@ func (d *daemon) waitConfig(ctx context.Context) (*subnet.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.log.WithFields(logrus.Fields{"network": cfg.Network, "subnet_len": cfg.SubnetLen, "backend": cfg.Backend.Type}).
+	d.log.WithFields(familyFields(logrus.Fields{"backend": cfg.Backend.Type},
+		"network", cfg.Network, "subnet_len", cfg.SubnetLen, "ipv6_network", cfg.IPv6Network, "ipv6_subnet_len", cfg.IPv6SubnetLen)).
 		Info("network config loaded")
 	return cfg, nil
 }
@@ -227,11 +228,21 @@ func describeConfigErr(err error) string {
 // isConfigError tells a config problem from an etcd connection problem.
 func isConfigError(err error) bool { return errors.Is(err, subnet.ErrInvalidConfig) }
 
-// previousAttrs finds our own lease from an earlier run (by PublicIP), so the
-// backend can keep its VTEP MAC stable even if the device is gone.
+// nodeIP is the address our lease is found by (LeaseAttrs.NodeIP): the
+// PublicIP, or in an IPv6-only network (no IPv4 underlay) the PublicIPv6.
+func nodeIP(ext backend.ExternalInterface) netip.Addr {
+	if ext.PublicIP.IsValid() {
+		return ext.PublicIP
+	}
+	return ext.PublicIPv6
+}
+
+// previousAttrs finds our own lease from an earlier run (by PublicIP, or
+// PublicIPv6 if IPv6-only), so the backend can keep its VTEP MAC stable
+// even if the device is gone.
 func previousAttrs(leases []subnet.Lease, publicIP netip.Addr) *subnet.LeaseAttrs {
 	for _, l := range leases {
-		if l.Attrs.PublicIP == publicIP {
+		if l.Attrs.NodeIP() == publicIP {
 			a := l.Attrs
 			return &a
 		}
@@ -295,9 +306,10 @@ func (d *daemon) currentLease() subnet.Lease {
 }
 
 func (d *daemon) writeSubnetFile(cfg *subnet.Config, l subnet.Lease, mtu int) error {
-	env := subnetenv.Env{Subnet: subnetenv.GatewayPrefix(l.Subnet), MTU: mtu, IPMasq: d.opts.IPMasq}
+	// IPv6-only: no FLANNEL_NETWORK or FLANNEL_SUBNET line, as flanneld.
+	env := subnetenv.Env{MTU: mtu, IPMasq: d.opts.IPMasq}
 	if cfg.EnableIPv4 {
-		env.Networks = []netip.Prefix{cfg.Network}
+		env.Networks, env.Subnet = []netip.Prefix{cfg.Network}, subnetenv.GatewayPrefix(l.Subnet)
 	}
 	if cfg.EnableIPv6 && l.IPv6Subnet.IsValid() {
 		env.IPv6Network, env.IPv6Subnet = cfg.IPv6Network, subnetenv.GatewayPrefix(l.IPv6Subnet)
@@ -307,7 +319,8 @@ func (d *daemon) writeSubnetFile(cfg *subnet.Config, l subnet.Lease, mtu int) er
 	}
 	d.node.setEnv(env.Marshal())
 	d.ready.set("subnet-file", true)
-	d.log.WithFields(logrus.Fields{"path": d.opts.SubnetFile, "subnet": env.Subnet, "mtu": mtu}).Info("subnet file written")
+	d.log.WithFields(familyFields(logrus.Fields{"path": d.opts.SubnetFile, "mtu": mtu}, "subnet", env.Subnet, "ipv6_subnet", env.IPv6Subnet)).
+		Info("subnet file written")
 	return nil
 }
 
@@ -364,7 +377,7 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 func (d *daemon) reclaimDeleted(ctx context.Context) error {
 	return retry(ctx, d.log, reclaimPolicy, func(ctx context.Context) error {
 		cur := d.currentLease()
-		if l, err := d.reg.GetLease(ctx, cur.Subnet); err == nil && l.LeaseID == cur.LeaseID && sameAttrs(l.Attrs, cur.Attrs) {
+		if l, err := d.reg.GetLease(ctx, cur.Primary()); err == nil && l.LeaseID == cur.LeaseID && sameAttrs(l.Attrs, cur.Attrs) {
 			// The key is back under our etcd lease: the removal we saw was an
 			// expiry that the keep-alive has re-claimed already.
 			return nil

@@ -54,7 +54,8 @@ func (k *nodeKernel) newBackend(cfg *subnet.Config, d *daemon) (backend.Backend,
 	be, err := vxlan.New(cfg.Backend, k.Dataplane, vxlan.Options{
 		Log:            d.log.WithField("component", "vxlan"),
 		ResyncInterval: d.opts.ResyncInterval,
-		DualStack:      cfg.EnableIPv6,
+		DualStack:      cfg.EnableIPv4 && cfg.EnableIPv6,
+		IPv6Only:       !cfg.EnableIPv4,
 		OnReconcile:    d.metrics.observeReconcile,
 		// Latency from a lease event (or full set) to its entries being in the kernel.
 		OnPeerProgrammed: func(l time.Duration) { d.metrics.eventToKernel.Observe(l.Seconds()) },

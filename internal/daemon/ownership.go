@@ -122,7 +122,7 @@ func (d *daemon) checkOwnKey(ctx context.Context) error {
 	err := retry(ctx, d.log, ownKeyPolicy, func(cctx context.Context) error {
 		mine = d.currentLease()
 		var err error
-		cur, err = d.reg.GetLease(cctx, mine.Subnet)
+		cur, err = d.reg.GetLease(cctx, mine.Primary())
 		if errors.Is(err, subnet.ErrLeaseNotFound) {
 			return permanent(err)
 		}
@@ -147,7 +147,7 @@ func (d *daemon) actOnOwnKey(ctx context.Context, mine, cur subnet.Lease) error 
 	case mine.LeaseID != 0 && cur.LeaseID == mine.LeaseID:
 		d.defend(ctx, mine, cur)
 		return nil
-	case cur.Reserved() && cur.Attrs.PublicIP == mine.Attrs.PublicIP:
+	case cur.Reserved() && cur.Attrs.NodeIP() == mine.Attrs.NodeIP():
 		return d.adoptReservation(ctx, mine, cur)
 	}
 	// Bound to another node's etcd lease, or reserved for another node:
@@ -160,7 +160,7 @@ func (d *daemon) actOnOwnKey(ctx context.Context, mine, cur subnet.Lease) error 
 // traffic to whatever the foreign value names. It stops, leaving etcd and
 // our kernel alone, when the key is fought over.
 func (d *daemon) defend(ctx context.Context, mine, cur subnet.Lease) {
-	found := vtepMACOf(cur.Attrs.BackendData)
+	found := vtepMACOf(vtepData(cur.Attrs))
 	log := d.log.WithFields(logrus.Fields{
 		"key": d.leaseKey(cur), "revision": cur.ModRevision,
 		"found_public_ip": cur.Attrs.PublicIP, "found_vtep_mac": found,
@@ -168,9 +168,9 @@ func (d *daemon) defend(ctx context.Context, mine, cur subnet.Lease) {
 	n := d.own.countRewrite(time.Now(), cur.ModRevision)
 	conflict := ""
 	switch {
-	case cur.Attrs.PublicIP == mine.Attrs.PublicIP && found != vtepMACOf(mine.Attrs.BackendData):
+	case cur.Attrs.NodeIP() == mine.Attrs.NodeIP() && found != vtepMACOf(vtepData(mine.Attrs)):
 		conflict = fmt.Sprintf("another VtepMAC %s under our PublicIP %s at revision %d: two nodes claim this key",
-			found, cur.Attrs.PublicIP, cur.ModRevision)
+			found, cur.Attrs.NodeIP(), cur.ModRevision)
 	case n >= conflictRewrites:
 		conflict = fmt.Sprintf("key rewritten %d times in %s, last with VtepMAC %s PublicIP %s at revision %d",
 			n, conflictWindow, found, cur.Attrs.PublicIP, cur.ModRevision)
@@ -238,6 +238,15 @@ func (d *daemon) adoptReservation(ctx context.Context, mine, cur subnet.Lease) e
 	return nil
 }
 
+// vtepData is the backend data that names a lease's node: BackendData, or
+// BackendV6Data in an IPv6-only lease.
+func vtepData(a subnet.LeaseAttrs) []byte {
+	if len(a.BackendData) == 0 {
+		return a.BackendV6Data
+	}
+	return a.BackendData
+}
+
 func vtepMACOf(data []byte) string {
 	v, err := subnet.DecodeVXLANData(data)
 	if err != nil {
@@ -253,15 +262,15 @@ func vtepMACOf(data []byte) string {
 // conflict and stay not ready instead of fighting.
 func (d *daemon) checkTakeover(listed []subnet.Lease, mine subnet.Lease) {
 	for _, l := range listed {
-		if l.Key() != mine.Key() || l.Reserved() || len(l.Attrs.BackendData) == 0 {
+		if l.Key() != mine.Key() || l.Reserved() || len(vtepData(l.Attrs)) == 0 {
 			continue
 		}
-		found, ours := vtepMACOf(l.Attrs.BackendData), vtepMACOf(mine.Attrs.BackendData)
-		if l.Attrs.PublicIP != mine.Attrs.PublicIP || found == ours {
+		found, ours := vtepMACOf(vtepData(l.Attrs)), vtepMACOf(vtepData(mine.Attrs))
+		if l.Attrs.NodeIP() != mine.Attrs.NodeIP() || found == ours {
 			return
 		}
 		conflict := fmt.Sprintf("took over a live key holding another VtepMAC %s under our PublicIP %s (revision %d): two nodes claim this key",
-			found, l.Attrs.PublicIP, l.ModRevision)
+			found, l.Attrs.NodeIP(), l.ModRevision)
 		d.own.set("", conflict)
 		d.own.mu.Lock()
 		d.own.takeover = true

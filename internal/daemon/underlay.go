@@ -15,6 +15,7 @@ import (
 
 	"github.com/weft-net/weft/backend"
 	"github.com/weft-net/weft/backend/dataplane"
+	"github.com/weft-net/weft/subnet"
 )
 
 // underlaySource is what selection needs from the kernel; dataplane.Dataplane
@@ -30,12 +31,13 @@ type underlaySource interface {
 // order), else --iface-regex, else --iface-can-reach, else the interface of
 // the default route. The reason is returned for the log, since a wrong pick
 // is the most common install problem.
-func selectUnderlay(src underlaySource, o *Options, dualStack bool) (backend.ExternalInterface, string, error) {
+func selectUnderlay(src underlaySource, o *Options, cfg *subnet.Config) (backend.ExternalInterface, string, error) {
 	links, err := src.Links()
 	if err != nil {
 		return backend.ExternalInterface{}, "", fmt.Errorf("list interfaces: %w", err)
 	}
-	q := backend.InterfaceQuery{Ifaces: o.Ifaces, PublicIP: o.PublicIP, PublicIPv6: o.PublicIPv6, IPv6: dualStack}
+	q := backend.InterfaceQuery{Ifaces: o.Ifaces, PublicIP: o.PublicIP, PublicIPv6: o.PublicIPv6,
+		IPv6: cfg.EnableIPv6, NoIPv4: !cfg.EnableIPv4}
 	for _, expr := range o.IfaceRegex {
 		re, err := regexp.Compile(expr)
 		if err != nil {
@@ -49,6 +51,10 @@ func selectUnderlay(src underlaySource, o *Options, dualStack bool) (backend.Ext
 		q.CanReach = o.IfaceCanReach
 		if q.Reach, err = src.RouteGet(o.IfaceCanReach); err != nil {
 			return backend.ExternalInterface{}, "", fmt.Errorf("--iface-can-reach %s: %w", o.IfaceCanReach, err)
+		}
+	case q.NoIPv4:
+		if q.DefaultLinkIndex, err = src.DefaultRouteLink(dataplane.IPv6); err != nil {
+			return backend.ExternalInterface{}, "", fmt.Errorf("no --iface given and no IPv6 default route to pick one by (the network is IPv6-only): %w", err)
 		}
 	default:
 		if q.DefaultLinkIndex, err = src.DefaultRouteLink(dataplane.IPv4); err != nil {
@@ -71,14 +77,15 @@ func (d *daemon) waitUnderlay(ctx context.Context, src underlaySource) (backend.
 	)
 	err := retry(ctx, d.log, underlayPolicy, func(context.Context) error {
 		var err error
-		ext, why, err = selectUnderlay(src, &d.opts, d.cfg.EnableIPv6)
+		ext, why, err = selectUnderlay(src, &d.opts, d.cfg)
 		return err
 	})
 	if err != nil {
 		return backend.ExternalInterface{}, err
 	}
-	d.log.WithFields(logrus.Fields{"iface": ext.Name, "iface_addr": ext.IfaceAddr, "public_ip": ext.PublicIP,
-		"mtu": ext.MTU, "reason": why}).Info("underlay interface selected")
+	d.log.WithFields(familyFields(logrus.Fields{"iface": ext.Name, "mtu": ext.MTU, "reason": why},
+		"iface_addr", ext.IfaceAddr, "public_ip", ext.PublicIP, "iface_addr_v6", ext.IfaceAddrV6, "public_ipv6", ext.PublicIPv6)).
+		Info("underlay interface selected")
 	return ext, nil
 }
 
@@ -94,7 +101,7 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 			return nil
 		case <-t.C:
 		}
-		now, _, err := selectUnderlay(src, &d.opts, d.cfg.EnableIPv6)
+		now, _, err := selectUnderlay(src, &d.opts, d.cfg)
 		if err != nil || now == ext {
 			continue // gone for now: the backend keeps state; we retry
 		}
@@ -109,7 +116,7 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 		ext = now
 		d.adm.setUnderlay(now)
 		d.adm.refresh(ctx)
-		if attrs.PublicIP == l.Attrs.PublicIP && string(attrs.BackendData) == string(l.Attrs.BackendData) {
+		if sameAttrs(attrs, l.Attrs) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -75,9 +75,13 @@ func (r *Registry) ListLeases(ctx context.Context) ([]subnet.Lease, int64, error
 }
 
 // GetLease implements subnet.Registry with one prefix request, which finds
-// the single-stack key and a dual-stack key alike.
+// the single-stack key and a dual-stack key alike. An IPv6 sn names an
+// IPv6-only lease, whose key is exact: 0.0.0.0-0&<sn>.
 func (r *Registry) GetLease(ctx context.Context, sn netip.Prefix) (subnet.Lease, error) {
 	prefix := r.SubnetsPrefix() + subnet.SubnetKey(sn, netip.Prefix{})
+	if sn.Addr().Is6() {
+		prefix = r.SubnetsPrefix() + subnet.SubnetKey(netip.Prefix{}, sn)
+	}
 	ctx, cancel := r.reqCtx(ctx)
 	defer cancel()
 	resp, err := r.client.Get(ctx, prefix, clientv3.WithPrefix())
@@ -90,7 +94,7 @@ func (r *Registry) GetLease(ctx context.Context, sn netip.Prefix) (subnet.Lease,
 			r.warnMalformed(kv, err)
 			continue
 		}
-		if l.Subnet == sn {
+		if l.Primary() == sn {
 			return l, nil
 		}
 	}
@@ -122,8 +126,8 @@ func ttlSeconds(ttl time.Duration) int64 {
 // CreateLease implements subnet.Registry: grant, then a transaction that
 // puts the key only if its CreateRevision is 0 (absent).
 func (r *Registry) CreateLease(ctx context.Context, l subnet.Lease, ttl time.Duration) (subnet.Lease, error) {
-	if !l.Subnet.IsValid() {
-		return subnet.Lease{}, fmt.Errorf("create lease: no IPv4 subnet")
+	if !l.Primary().IsValid() {
+		return subnet.Lease{}, fmt.Errorf("create lease: no subnet")
 	}
 	key := r.LeaseKey(l)
 	val, err := json.Marshal(l.Attrs)
@@ -258,7 +262,7 @@ func (r *Registry) notOurs(key string, l subnet.Lease, kv *mvccpb.KeyValue) erro
 	}
 	holder := "an unreadable value"
 	if cur, err := r.decode(kv); err == nil {
-		holder = "node " + cur.Attrs.PublicIP.String()
+		holder = "node " + cur.Attrs.NodeIP().String()
 	}
 	return fmt.Errorf("delete lease %s: %s holds it now (etcd lease %x, ours was %x): %w",
 		key, holder, kv.Lease, l.LeaseID, subnet.ErrLeaseTaken)

@@ -33,9 +33,14 @@ var LeaseCmp = cmp.Options{
 
 // TestLease returns a lease for subnet sn ("10.244.3.0/24", or
 // "10.244.3.0/24&fd00:10:244:3::/64" for dual stack) held by node ip, with
-// vxlan BackendData whose MAC is derived from ip. Test helper.
+// vxlan BackendData whose MAC is derived from ip. Test helper. An
+// IPv6-only sn ("&fd00:10:244:3::/64") gives the lease flanneld writes in
+// an IPv6-only network, held by node IPv6 address ip (see TestLeaseV6).
 func TestLease(sn, ip string) subnet.Lease {
 	v4, v6, dual := strings.Cut(sn, "&")
+	if v4 == "" {
+		return TestLeaseV6(v6, ip)
+	}
 	a := netip.MustParseAddr(ip).As4()
 	l := subnet.Lease{
 		Subnet: netip.MustParsePrefix(v4),
@@ -69,6 +74,7 @@ func RunRegistryConformance(t *testing.T, newRegistry func(t *testing.T) subnet.
 		{"Watch", testWatch},
 		{"WatchFromRevision", testWatchFromRevision},
 		{"Expiry", testExpiry},
+		{"IPv6Only", testIPv6Only},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

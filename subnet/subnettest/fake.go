@@ -179,7 +179,7 @@ func (f *FakeRegistry) GetLease(_ context.Context, sn netip.Prefix) (subnet.Leas
 	}
 	defer f.mu.Unlock()
 	for _, l := range f.snapshotLocked() {
-		if l.Subnet == sn {
+		if l.Primary() == sn {
 			return l, nil
 		}
 	}
@@ -201,8 +201,8 @@ func (f *FakeRegistry) LeaseTTL(_ context.Context, leaseID int64) (time.Duration
 
 // CreateLease implements subnet.Registry.
 func (f *FakeRegistry) CreateLease(_ context.Context, l subnet.Lease, ttl time.Duration) (subnet.Lease, error) {
-	if !l.Subnet.IsValid() {
-		return subnet.Lease{}, fmt.Errorf("create lease: no IPv4 subnet")
+	if !l.Primary().IsValid() {
+		return subnet.Lease{}, fmt.Errorf("create lease: no subnet")
 	}
 	if _, err := json.Marshal(l.Attrs); err != nil {
 		return subnet.Lease{}, fmt.Errorf("create lease %s: %w", l, err)
