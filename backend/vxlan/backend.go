@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -90,7 +91,7 @@ func New(cfg subnet.BackendConfig, dp dataplane.Dataplane, opts Options) (*Backe
 	}
 	if opts.Log == nil {
 		l := logrus.New()
-		l.SetOutput(discard{})
+		l.SetOutput(io.Discard)
 		opts.Log = l
 	}
 	if opts.ResyncInterval <= 0 {
@@ -106,10 +107,6 @@ func New(cfg subnet.BackendConfig, dp dataplane.Dataplane, opts Options) (*Backe
 	b.in.init()
 	return b, nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // DeviceName is flannel's name for the VXLAN device of a VNI, which weft
 // keeps so a node switched from flanneld adopts its device.
@@ -183,7 +180,7 @@ func (b *Backend) applyUnderlay(ext backend.ExternalInterface) {
 	for _, d := range b.devs {
 		d.local = localAddr(d.fam, ext)
 	}
-	b.log.WithFields(logrus.Fields{"interface": ext.Name, "local": localAddr(b.devs[0].fam, ext)}).Info("moving the devices to the new underlay")
+	b.log.WithFields(logrus.Fields{"iface": ext.Name, "local": localAddr(b.devs[0].fam, ext)}).Info("moving the devices to the new underlay")
 }
 
 // stableMAC returns the existing device's MAC, else the one published in

@@ -5,8 +5,9 @@ package vxlan
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
+	"iter"
+	"net/netip"
 	"slices"
 
 	"github.com/weft-net/weft/backend/dataplane"
@@ -15,7 +16,7 @@ import (
 // OpKind is one dataplane verb.
 type OpKind uint8
 
-// Op kinds, in the order Diff emits them.
+// Op kinds.
 const (
 	OpDelRoute OpKind = iota + 1
 	OpSetNeigh
@@ -25,13 +26,17 @@ const (
 	OpDelFDB
 )
 
-// Op is one change to the kernel; only the field matching Kind is set.
+// Op is one change to the kernel: the entry of the field matching Kind.
+// An add of a peer's entry also carries the peer's other entries: a
+// route's Neigh and FDB are its gateway's (zero for a direct route), which
+// the applier checks before adding it; a neighbour's FDB names the peer's
+// VTEP and an FDB entry's Route the peer's subnet, for weftctl doctor (an
+// FDB entry moved to another lease of its MAC carries none).
 type Op struct {
 	Kind  OpKind
 	Neigh dataplane.Neigh
 	FDB   dataplane.FDBEntry
 	Route dataplane.Route
-	phase int
 }
 
 func (o Op) String() string {
@@ -52,158 +57,203 @@ func (o Op) String() string {
 	return "unknown op"
 }
 
-// Diff returns the operations that turn observed into desired, in four
-// phases: (1) routes to destinations no longer wanted, so traffic stops
-// before its neighbour and FDB entries go; (2) neighbour and FDB entries
-// to add or change, so that (3) new or changed routes find the gateway's
-// MAC and VTEP already there (the kernel never has to ARP over the
-// overlay); (4) stale neighbour and FDB entries, and duplicate routes of
-// other owners to wanted destinations, once nothing routes through them. A
-// changed MAC is thus make-before-break. Within a phase ops are sorted, so
-// the result is deterministic. Diff is pure.
-func Diff(desired, observed State) []Op {
-	var ops []Op
-	for dst, obs := range observed.Routes {
-		want, wanted := desired.Routes[dst]
-		for _, o := range obs {
-			switch {
-			case !wanted:
-				ops = append(ops, Op{Kind: OpDelRoute, Route: o, phase: 1})
-			case o != want[0] && (o.LinkIndex != want[0].LinkIndex || o.Protocol != want[0].Protocol):
-				ops = append(ops, Op{Kind: OpDelRoute, Route: o, phase: 4})
-			}
-		}
+// chunkPeers is how many peers the differ programs per chunk: their
+// neighbour entries, then their FDB entries, then their routes. Chunks
+// keep the ordering rule without materialising the operations for every
+// peer at once: a cold start with 5,000 peers would otherwise build 15,000.
+const chunkPeers = 256
+
+// diff is weft's one differ: it yields, chunk by chunk, the operations
+// that turn the kernel state have into the plan p for the peers keys (all
+// planned peers for a full reconcile and weftctl doctor; the changed or
+// repaired ones, with what the backend believes the kernel holds of them,
+// for events and repairs). The order is the ordering rule:
+//
+//  1. routes to destinations no longer planned, so traffic stops before
+//     its gateway's neighbour and FDB entries go;
+//  2. per chunk of peers, the neighbour and FDB entries to add or change,
+//     then the routes to add or change, so a route finds its gateway's
+//     MAC and VTEP in place (the kernel never ARPs over the overlay);
+//  3. FDB entries the plan moved to another peer's VTEP;
+//  4. routes of other owners to planned destinations, then neighbour and
+//     FDB entries nothing plans, once nothing routes through them.
+//
+// A changed MAC is thus make-before-break. Deletions are sorted, so the
+// result is deterministic. diff is pure; a yielded chunk is valid until
+// the next is asked for.
+func diff(p *plan, keys []netip.Prefix, have *state) iter.Seq[[]Op] {
+	if !slices.IsSortedFunc(keys, comparePrefixes) {
+		keys = slices.Clone(keys)
+		slices.SortFunc(keys, comparePrefixes)
 	}
-	for dst, want := range desired.Routes {
-		if !slices.Contains(observed.Routes[dst], want[0]) {
-			ops = append(ops, Op{Kind: OpReplaceRoute, Route: want[0], phase: 3})
-		}
+	return func(yield func([]Op) bool) {
+		d := differ{p: p, have: have, yield: yield}
+		d.run(keys)
 	}
-	for k, n := range desired.Neighs {
-		if o, ok := observed.Neighs[k]; !ok || o != n {
-			ops = append(ops, Op{Kind: OpSetNeigh, Neigh: n, phase: 2})
-		}
-	}
-	for k, o := range observed.Neighs {
-		if _, ok := desired.Neighs[k]; !ok {
-			ops = append(ops, Op{Kind: OpDelNeigh, Neigh: o, phase: 4})
-		}
-	}
-	for k, e := range desired.FDB {
-		if o, ok := observed.FDB[k]; !ok || o != e {
-			ops = append(ops, Op{Kind: OpSetFDB, FDB: e, phase: 2})
-		}
-	}
-	for k, o := range observed.FDB {
-		if _, ok := desired.FDB[k]; !ok {
-			ops = append(ops, Op{Kind: OpDelFDB, FDB: o, phase: 4})
-		}
-	}
-	return sortOps(ops)
 }
 
-// sortOps orders ops by phase, kind and address. It sorts indexes, not the
-// large Op values, which keeps sorting thousands of ops cheap.
-func sortOps(ops []Op) []Op {
-	idx := make([]int32, len(ops))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(a, b int32) int { return compareOps(&ops[a], &ops[b]) })
-	out := make([]Op, len(ops))
-	for i, j := range idx {
-		out[i] = ops[j]
-	}
-	return out
+type differ struct {
+	p     *plan
+	have  *state
+	yield func([]Op) bool
+	buf   []Op
+	ents  []peerEntries
+	// setFDB are the FDB entries set so far that another peer, or a later
+	// phase, could set again: shared ones and ones the kernel holds wrong.
+	setFDB map[fdbKey]bool
 }
 
-func compareOps(a, b *Op) int {
-	if c := cmp.Compare(a.phase, b.phase); c != 0 {
-		return c
+func (d *differ) run(keys []netip.Prefix) {
+	gone, displaced := d.staleRoutes()
+	for _, r := range gone {
+		d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
 	}
-	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
-		return c
+	if !d.flush() {
+		return
 	}
-	switch a.Kind {
-	case OpSetNeigh, OpDelNeigh:
-		return cmp.Or(cmp.Compare(a.Neigh.LinkIndex, b.Neigh.LinkIndex), a.Neigh.IP.Compare(b.Neigh.IP))
-	case OpSetFDB, OpDelFDB:
-		return cmp.Or(cmp.Compare(a.FDB.LinkIndex, b.FDB.LinkIndex), a.FDB.Dst.Compare(b.FDB.Dst),
-			slices.Compare(a.FDB.MAC[:], b.FDB.MAC[:]))
+	for len(keys) > 0 {
+		n := min(chunkPeers, len(keys))
+		d.chunk(keys[:n])
+		if !d.flush() {
+			return
+		}
+		keys = keys[n:]
 	}
-	return cmp.Or(a.Route.Dst.Addr().Compare(b.Route.Dst.Addr()), cmp.Compare(a.Route.Dst.Bits(), b.Route.Dst.Bits()),
-		cmp.Compare(a.Route.LinkIndex, b.Route.LinkIndex), cmp.Compare(a.Route.Protocol, b.Route.Protocol))
+	d.movedFDB()
+	for _, r := range displaced {
+		d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
+	}
+	d.staleEntries()
+	d.flush()
 }
 
-// maxErrors bounds how many errors one apply reports in full.
-const maxErrors = 8
-
-// Apply runs ops in order against dp, recording each success in applied
-// (the backend's belief of the kernel state) and calling done for it (if
-// set). It goes on after a failure, except that a route is not added when
-// its gateway's neighbour or FDB entry failed (the kernel would ARP for
-// the gateway over the overlay). It returns how many ops succeeded and the
-// joined errors.
-func Apply(dp dataplane.Dataplane, ops []Op, applied State, done func(Op)) (int, error) {
-	var errs []error
-	failed := 0
-	badGw := map[NeighKey]bool{}
-	badMAC := map[FDBKey]bool{}
-	ok := 0
-	for _, op := range ops {
-		if op.Kind == OpReplaceRoute && op.Route.OnLink && gwFailed(op.Route, applied, badGw, badMAC) {
-			failed++
-			continue
-		}
-		err := run(dp, op)
-		if err != nil {
-			failed++
-			if len(errs) < maxErrors {
-				errs = append(errs, err)
-			}
-			switch op.Kind {
-			case OpSetNeigh:
-				badGw[neighKey(op.Neigh)] = true
-			case OpSetFDB:
-				badMAC[fdbKey(op.FDB)] = true
-			}
-			continue
-		}
-		applied.applied(op)
-		if done != nil {
-			done(op)
-		}
-		ok++
-	}
-	if failed > len(errs) {
-		errs = append(errs, fmt.Errorf("%d of %d operations failed", failed, len(ops)))
-	}
-	return ok, errors.Join(errs...)
-}
-
-func gwFailed(r dataplane.Route, applied State, badGw map[NeighKey]bool, badMAC map[FDBKey]bool) bool {
-	k := NeighKey{r.LinkIndex, r.Gw}
-	if badGw[k] {
+func (d *differ) flush() bool {
+	if len(d.buf) == 0 {
 		return true
 	}
-	n, ok := applied.Neighs[k]
-	return ok && badMAC[FDBKey{r.LinkIndex, n.MAC}]
+	ok := d.yield(d.buf)
+	d.buf = d.buf[:0]
+	return ok
 }
 
-func run(dp dataplane.Dataplane, op Op) error {
-	switch op.Kind {
-	case OpDelRoute:
-		return dp.DelRoute(op.Route)
-	case OpSetNeigh:
-		return dp.SetNeigh(op.Neigh)
-	case OpSetFDB:
-		return dp.SetFDB(op.FDB)
-	case OpReplaceRoute:
-		return dp.ReplaceRoute(op.Route)
-	case OpDelNeigh:
-		return dp.DelNeigh(op.Neigh)
-	case OpDelFDB:
-		return dp.DelFDB(op.FDB)
+// staleRoutes sorts the routes the kernel holds that the plan does not
+// want: to destinations it does not plan (gone), and those of other
+// owners to destinations it plans (displaced). A route of ours that
+// differs only in its gateway is replaced, not deleted.
+func (d *differ) staleRoutes() (gone, displaced []dataplane.Route) {
+	for dst, rs := range d.have.routes {
+		e, planned := d.p.want(dst)
+		for _, r := range rs {
+			switch w := e.Route; {
+			case !planned:
+				gone = append(gone, r)
+			case r != w && (r.LinkIndex != w.LinkIndex || r.Protocol != w.Protocol):
+				displaced = append(displaced, r)
+			}
+		}
 	}
-	return fmt.Errorf("unknown op kind %d", op.Kind)
+	slices.SortFunc(gone, compareRoutes)
+	slices.SortFunc(displaced, compareRoutes)
+	return gone, displaced
+}
+
+// chunk adds or changes the entries of some peers that the kernel does not
+// hold: neighbour entries, FDB entries, then routes.
+func (d *differ) chunk(keys []netip.Prefix) {
+	d.ents = d.ents[:0]
+	for _, k := range keys {
+		if e, ok := d.p.want(k); ok { // an event's removed peer is not planned
+			d.ents = append(d.ents, e)
+		}
+	}
+	for i := range d.ents {
+		if e := &d.ents[i]; !e.Direct && d.have.neighs[neighKeyOf(e.Neigh)] != e.Neigh {
+			d.buf = append(d.buf, Op{Kind: OpSetNeigh, Neigh: e.Neigh, FDB: e.FDB, Route: e.Route})
+		}
+	}
+	for i := range d.ents {
+		if e := &d.ents[i]; !e.Direct {
+			d.setFDBOf(e)
+		}
+	}
+	for i := range d.ents {
+		if e := &d.ents[i]; !d.have.hasRoute(e.Route) {
+			d.buf = append(d.buf, Op{Kind: OpReplaceRoute, Route: e.Route, Neigh: e.Neigh, FDB: e.FDB})
+		}
+	}
+}
+
+// setFDBOf sets a peer's FDB entry if the kernel does not hold it, once.
+func (d *differ) setFDBOf(e *peerEntries) {
+	k := fdbKeyOf(e.FDB)
+	if d.have.hasFDB(e.FDB) || d.setFDB[k] {
+		return
+	}
+	d.buf = append(d.buf, Op{Kind: OpSetFDB, FDB: e.FDB, Neigh: e.Neigh, Route: e.Route})
+	if _, wrong := d.have.fdb[k]; wrong || d.p.fdb[k].refs > 1 {
+		if d.setFDB == nil {
+			d.setFDB = map[fdbKey]bool{}
+		}
+		d.setFDB[k] = true
+	}
+}
+
+// movedFDB points the FDB entries the kernel holds with another
+// destination than planned at the planned one, for MACs none of keys'
+// peers uses: a shared MAC whose deciding lease went.
+func (d *differ) movedFDB() {
+	var fix []dataplane.FDBEntry
+	for k, e := range d.have.fdb {
+		if want, ok := d.p.fdbEntry(k); ok && want != e && !d.setFDB[k] && !d.have.hasFDB(want) {
+			fix = append(fix, want)
+		}
+	}
+	slices.SortFunc(fix, compareFDB)
+	for _, e := range fix {
+		d.buf = append(d.buf, Op{Kind: OpSetFDB, FDB: e})
+	}
+}
+
+// staleEntries deletes the neighbour and FDB entries nothing plans: other
+// destinations of a planned MAC go too once the planned one is in place
+// (until then, setting the planned one replaces the entry).
+func (d *differ) staleEntries() {
+	var neighs []dataplane.Neigh
+	for k, n := range d.have.neighs {
+		if _, _, ok := d.p.peerByGw(k.Link, k.IP); !ok {
+			neighs = append(neighs, n)
+		}
+	}
+	var fdb []dataplane.FDBEntry
+	for k, e := range d.have.fdb {
+		if want, ok := d.p.fdbEntry(k); !ok || (e != want && d.have.hasFDB(want)) {
+			fdb = append(fdb, e)
+		}
+	}
+	for _, e := range d.have.fdbMore {
+		if want, ok := d.p.fdbEntry(fdbKeyOf(e)); !ok || e != want {
+			fdb = append(fdb, e)
+		}
+	}
+	slices.SortFunc(neighs, compareNeighs)
+	slices.SortFunc(fdb, compareFDB)
+	for _, n := range neighs {
+		d.buf = append(d.buf, Op{Kind: OpDelNeigh, Neigh: n})
+	}
+	for _, e := range fdb {
+		d.buf = append(d.buf, Op{Kind: OpDelFDB, FDB: e})
+	}
+}
+
+func compareRoutes(a, b dataplane.Route) int {
+	return cmp.Or(comparePrefixes(a.Dst, b.Dst), cmp.Compare(a.LinkIndex, b.LinkIndex), cmp.Compare(a.Protocol, b.Protocol),
+		a.Gw.Compare(b.Gw))
+}
+
+func compareNeighs(a, b dataplane.Neigh) int {
+	return cmp.Or(cmp.Compare(a.LinkIndex, b.LinkIndex), a.IP.Compare(b.IP))
+}
+
+func compareFDB(a, b dataplane.FDBEntry) int {
+	return cmp.Or(cmp.Compare(a.LinkIndex, b.LinkIndex), a.Dst.Compare(b.Dst), slices.Compare(a.MAC[:], b.MAC[:]))
 }

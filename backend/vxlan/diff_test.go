@@ -16,13 +16,36 @@ import (
 
 var local = Local{Own4: netip.MustParsePrefix("10.244.1.0/24"), Dev4: 10, Underlay: 2}
 
-func planState(t *testing.T, leases ...subnet.Lease) State {
+func planOf(t *testing.T, leases ...subnet.Lease) *plan {
 	t.Helper()
-	peers, problems := Plan(local, leases)
+	p, problems := planLeases(local, leases)
 	if len(problems) > 0 {
 		t.Fatalf("problems: %v", problems)
 	}
-	return StateOf(peers)
+	return p
+}
+
+// stateOfPlan is a kernel that holds exactly the plan's entries.
+func stateOfPlan(p *plan) *state {
+	s := newState()
+	for _, k := range p.sortedKeys() {
+		e, _ := p.want(k)
+		if !e.Direct {
+			s.neighs[neighKeyOf(e.Neigh)] = e.Neigh
+			s.fdb[fdbKeyOf(e.FDB)] = e.FDB
+		}
+		s.routes[k] = []dataplane.Route{e.Route}
+	}
+	return s
+}
+
+// diffAll runs the differ over every planned peer, as a full reconcile does.
+func diffAll(desired *plan, observed *state) []Op {
+	var ops []Op
+	for chunk := range diff(desired, desired.sortedKeys(), observed) {
+		ops = append(ops, chunk...)
+	}
+	return ops
 }
 
 func opStrings(ops []Op) []string {
@@ -39,32 +62,33 @@ func TestDiff(t *testing.T) {
 	p2moved.Attrs.BackendData = vxlanData(mac(0x22))
 	foreign := dataplane.Route{Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: netip.MustParseAddr("10.244.2.0"),
 		LinkIndex: 10, OnLink: true, Protocol: dataplane.RTProtoBoot}
-	withForeign := planState(t, p2)
-	withForeign.Routes[foreign.Dst] = append(withForeign.Routes[foreign.Dst], foreign)
+	withForeign := stateOfPlan(planOf(t, p2))
+	withForeign.routes[foreign.Dst] = append(withForeign.routes[foreign.Dst], foreign)
 	tests := []struct {
-		name              string
-		desired, observed State
-		want              []string
+		name     string
+		desired  *plan
+		observed *state
+		want     []string
 	}{
-		{"converged", planState(t, p2, p3), planState(t, p2, p3), nil},
-		{"add: neighbour and fdb before the route", planState(t, p2), NewState(), []string{
+		{"converged", planOf(t, p2, p3), stateOfPlan(planOf(t, p2, p3)), nil},
+		{"add: neighbour and fdb before the route", planOf(t, p2), newState(), []string{
 			"set neigh 10.244.2.0 lladdr 02:00:00:00:00:02 dev 10",
 			"set fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10",
 			"replace route 10.244.2.0/24 via 10.244.2.0 dev 10"}},
-		{"remove: route first", NewState(), planState(t, p2), []string{
+		{"remove: route first", planOf(t), stateOfPlan(planOf(t, p2)), []string{
 			"del route 10.244.2.0/24 dev 10 proto 87",
 			"del neigh 10.244.2.0 dev 10",
 			"del fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10"}},
-		{"changed MAC: make before break", planState(t, p2moved), planState(t, p2), []string{
+		{"changed MAC: make before break", planOf(t, p2moved), stateOfPlan(planOf(t, p2)), []string{
 			"set neigh 10.244.2.0 lladdr 02:00:00:00:00:22 dev 10",
 			"set fdb 02:00:00:00:00:22 dst 198.18.0.2 dev 10",
 			"del fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10"}},
-		{"flanneld's route beside ours is removed last", planState(t, p2), withForeign, []string{
+		{"flanneld's route beside ours is removed last", planOf(t, p2), withForeign, []string{
 			"del route 10.244.2.0/24 dev 10 proto 3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if d := cmp.Diff(tt.want, opStrings(Diff(tt.desired, tt.observed))); d != "" {
+			if d := cmp.Diff(tt.want, opStrings(diffAll(tt.desired, tt.observed))); d != "" {
 				t.Errorf("ops (-want +got):\n%s", d)
 			}
 		})
@@ -89,22 +113,22 @@ func TestPlanProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			peers, problems := Plan(local, []subnet.Lease{lease(2, "198.18.0.2", false), tt.lease})
-			if len(peers) != 1 || len(problems) != 1 || problems[0].Subnet != tt.lease.Subnet ||
+			p, problems := planLeases(local, []subnet.Lease{lease(2, "198.18.0.2", false), tt.lease})
+			if len(p.peers) != 1 || len(problems) != 1 || problems[0].Subnet != tt.lease.Subnet ||
 				!strings.Contains(problems[0].Err.Error(), tt.want) {
-				t.Errorf("Plan = %d peers, problems %v; want the good peer and one problem naming %s with %q",
-					len(peers), problems, tt.lease.Subnet, tt.want)
+				t.Errorf("plan = %d peers, problems %v; want the good peer and one problem naming %s with %q",
+					len(p.peers), problems, tt.lease.Subnet, tt.want)
 			}
 		})
 	}
 }
 
-// BenchmarkPlanDiff measures weft's own work for 5,000 peers onto an empty device.
+// BenchmarkPlanDiff measures weft's own work (plan and diff) for 5,000 peers onto an empty device.
 func BenchmarkPlanDiff(b *testing.B) {
 	peers := manyPeers(benchPeers)
 	for b.Loop() {
-		p, _ := Plan(local, peers)
-		if len(Diff(StateOf(p), NewState())) != 3*benchPeers {
+		p, _ := planLeases(local, peers)
+		if len(diffAll(p, newState())) != 3*benchPeers {
 			b.Fatal("wrong op count")
 		}
 	}

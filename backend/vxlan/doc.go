@@ -7,11 +7,21 @@
 // (peer subnet address → VTEP MAC) and a route (peer subnet via that
 // address, onlink), or a direct route with DirectRouting.
 //
-// It is level-triggered: Plan turns leases into desired entries, Diff
-// orders the operations that make the observed kernel state match
-// (neighbour and FDB entries before the route on add, the route first on
-// removal), and Run applies them on every change, netlink notification
-// and resync tick. It makes no netlink calls itself: the kernel is behind
+// It is level-triggered, with one differ and one applier. A plan (plan.go)
+// holds the desired peers in compact form; the state (state.go) is what
+// the kernel holds of weft's entries, from a dump or, between dumps, from
+// what the backend believes of the peers involved. diff (diff.go) is the
+// only place that orders operations: routes to unplanned destinations
+// first, then per chunk of peers their neighbour and FDB entries before
+// their routes, then stale entries; it yields the operations chunk by
+// chunk. The applier (apply.go) runs them and is the only place that holds
+// back a route whose gateway's entries failed. Every path goes through the
+// two: a full reconcile (start, resync ticks, lost notifications, device
+// changes) diffs every peer against a dump, lease events diff the changed
+// peers, repairs the peers whose entries the kernel reported deleted, and
+// Check (for weftctl doctor) every peer against a dump it is given.
+//
+// The backend makes no netlink calls itself: the kernel is behind
 // dataplane.Dataplane. It only deletes what it owns: entries on its
-// devices and routes carrying RouteProtocol.
+// devices and routes carrying RouteProtocol (or flanneld's on its devices).
 package vxlan

@@ -107,4 +107,4 @@ func specOfV6Only(le *subnet.Lease) peerSpec {
 // counts reports whether the peer entries of key count as one peer in
 // Status: those of the family every lease has (IPv6 in an IPv6-only
 // network, IPv4 otherwise).
-func (ls *loopState) counts(key netip.Prefix) bool { return key.Addr().Is4() != ls.v6only }
+func (p *plan) counts(key netip.Prefix) bool { return key.Addr().Is4() != p.v6only }

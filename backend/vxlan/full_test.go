@@ -20,7 +20,7 @@ import (
 func TestColdStartOrder(t *testing.T) {
 	e := newFakeEnv(t)
 	f := e.dp.(*dataplanetest.FakeDataplane)
-	peers := manyPeers(2*fullChunk + 10)
+	peers := manyPeers(2*chunkPeers + 10)
 	own := lease(1, "198.18.0.1", false)
 	var programmed atomic.Int32
 	n := startNode(t, e, subnet.BackendConfig{}, Options{

@@ -11,7 +11,7 @@ import (
 	"github.com/weft-net/weft/subnet"
 )
 
-// TestGuardRefusesUnderlayRoutes: whatever leases the caller passes, Plan
+// TestGuardRefusesUnderlayRoutes: whatever leases the caller passes, planning
 // never emits a route that covers our underlay address, the peer's public
 // IP or its DirectRouting gateway; the other peers are planned as usual.
 func TestGuardRefusesUnderlayRoutes(t *testing.T) {
@@ -38,11 +38,11 @@ func TestGuardRefusesUnderlayRoutes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			good := lease(2, "198.18.0.2", false)
-			peers, problems := Plan(l, []subnet.Lease{good, tt.lease})
-			if _, ok := peers[tt.lease.Subnet]; ok {
+			p, problems := planLeases(l, []subnet.Lease{good, tt.lease})
+			if _, ok := p.peers[tt.lease.Subnet]; ok {
 				t.Errorf("planned %s", tt.lease.Subnet)
 			}
-			if _, ok := peers[good.Subnet]; !ok {
+			if _, ok := p.peers[good.Subnet]; !ok {
 				t.Errorf("the good peer %s was not planned", good.Subnet)
 			}
 			if len(problems) != 1 || !strings.Contains(problems[0].Err.Error(), tt.want) {

@@ -33,7 +33,11 @@ func TestPlanIPv6Only(t *testing.T) {
 	res := leaseV6(4)
 	res.Attrs.BackendV6Data = nil
 	l := Local{Own6: own.IPv6Subnet, Dev6: 7, Underlay: 2}
-	got, problems := Plan(l, []subnet.Lease{own, leaseV6(2), leaseV6(3), res})
+	p, problems := planLeases(l, []subnet.Lease{own, leaseV6(2), leaseV6(3), res})
+	got := map[netip.Prefix]peerEntries{}
+	for k := range p.peers {
+		got[k], _ = p.want(k)
+	}
 	if len(problems) != 0 {
 		t.Errorf("problems: %v", problems)
 	}
@@ -41,17 +45,20 @@ func TestPlanIPv6Only(t *testing.T) {
 		t.Fatalf("planned %d peers, want 2: %v", len(got), got)
 	}
 	for _, i := range []int{2, 3} {
-		p := leaseV6(i)
-		e, ok := got[p.IPv6Subnet]
+		le := leaseV6(i)
+		e, ok := got[le.IPv6Subnet]
 		if !ok {
-			t.Fatalf("no entries for %s", p.IPv6Subnet)
+			t.Fatalf("no entries for %s", le.IPv6Subnet)
 		}
-		if e.FDB.LinkIndex != 7 || e.FDB.Dst != p.Attrs.PublicIPv6 || e.Neigh.IP != p.IPv6Subnet.Addr() || e.Route.Dst != p.IPv6Subnet || e.Route.LinkIndex != 7 {
-			t.Errorf("entries for %s: %+v", p.IPv6Subnet, e)
+		if e.FDB.LinkIndex != 7 || e.FDB.Dst != le.Attrs.PublicIPv6 || e.Neigh.IP != le.IPv6Subnet.Addr() || e.Route.Dst != le.IPv6Subnet || e.Route.LinkIndex != 7 {
+			t.Errorf("entries for %s: %+v", le.IPv6Subnet, e)
 		}
 	}
+	if p.desired4 != 2 {
+		t.Errorf("peers counted on an IPv6-only node: %d, want 2", p.desired4)
+	}
 	// A node with an IPv4 device cannot program an IPv6-only lease.
-	_, problems = Plan(Local{Own4: netip.MustParsePrefix("10.244.1.0/24"), Dev4: 5, Dev6: 7}, []subnet.Lease{leaseV6(2)})
+	_, problems = planLeases(Local{Own4: netip.MustParsePrefix("10.244.1.0/24"), Dev4: 5, Dev6: 7}, []subnet.Lease{leaseV6(2)})
 	if len(problems) != 1 || !errors.Is(problems[0].Err, errNoIPv4) {
 		t.Errorf("IPv6-only lease on a dual-stack node: problems %v, want %v", problems, errNoIPv4)
 	}

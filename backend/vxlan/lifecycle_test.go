@@ -5,6 +5,7 @@ package vxlan
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/backend/dataplane/dataplanetest"
@@ -151,6 +153,16 @@ func TestRestartCleanup(t *testing.T) {
 	})
 }
 
+// waitSubscribed waits until the backend's Watch is subscribed on the fake:
+// Run subscribes in a goroutine of its own, and a change made before would
+// go unnoticed until a resync. The kernel has no such hook.
+func waitSubscribed(t *testing.T, e *env) {
+	t.Helper()
+	if f, ok := e.dp.(*dataplanetest.FakeDataplane); ok {
+		waitFor(t, "subscribed to notifications", func() bool { return f.Watching() > 0 })
+	}
+}
+
 func mustT(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -167,6 +179,7 @@ func TestRepair(t *testing.T) {
 		n := startNode(t, e, subnet.BackendConfig{}, Options{}, lease(1, "198.18.0.1", false))
 		n.b.SetPeers([]subnet.Lease{p2, p3})
 		waitSnapshot(t, e, want)
+		waitSubscribed(t, e)
 		steps := []struct {
 			name string
 			do   func()
@@ -231,6 +244,7 @@ func TestResync(t *testing.T) {
 	n.b.SetPeers([]subnet.Lease{lease(2, "198.18.0.2", false)})
 	waitFor(t, "first reconcile", func() bool { return reconciles.Load() >= 1 })
 	base := reconciles.Load()
+	waitFor(t, "subscribed", func() bool { return f.Watching() > 0 })
 	f.Overrun()
 	waitFor(t, "resync after overrun", func() bool { return reconciles.Load() > base })
 	n.stop(t)
@@ -310,4 +324,75 @@ func TestDeviceProblemDoesNotStopPeers(t *testing.T) {
 	waitFor(t, "a later peer programmed too", func() bool {
 		return strings.Contains(f.String(), "route 10.244.3.0/24")
 	})
+}
+
+// TestEventHoldsBackRoute: on the event path too, a route whose gateway's
+// FDB entry failed is not added; the next trigger completes the peer.
+func TestEventHoldsBackRoute(t *testing.T) {
+	e := newFakeEnv(t)
+	f := e.dp.(*dataplanetest.FakeDataplane)
+	var failing atomic.Bool
+	failing.Store(true)
+	f.FailOn(func(call string) error {
+		if failing.Load() && strings.HasPrefix(call, "set fdb "+mac(4)) {
+			return errors.New("injected failure")
+		}
+		return nil
+	})
+	p2, p4 := lease(2, "198.18.0.2", false), lease(4, "198.18.0.4", false)
+	n := startNode(t, e, subnet.BackendConfig{}, Options{RetryInterval: time.Hour}, lease(1, "198.18.0.1", false))
+	n.b.SetPeers([]subnet.Lease{p2})
+	waitSnapshot(t, e, expectPeers([]subnet.Lease{p2}))
+	f.ResetCalls()
+	n.b.ApplyEvents([]subnet.Event{{Type: subnet.EventAdded, Lease: p4}})
+	waitFor(t, "the failed FDB entry", func() bool { return len(f.Calls()) >= 2 })
+	time.Sleep(50 * time.Millisecond) // a route would follow at once
+	want := []string{"set neigh 10.244.4.0 lladdr 02:00:00:00:00:04 dev flannel.1",
+		"set fdb 02:00:00:00:00:04 dst 198.18.0.4 dev flannel.1"}
+	if d := cmp.Diff(want, f.Calls()); d != "" {
+		t.Errorf("calls (-want +got):\n%s", d)
+	}
+	failing.Store(false)
+	n.b.SetPeers([]subnet.Lease{p2, p4})
+	waitSnapshot(t, e, expectPeers([]subnet.Lease{p2, p4}))
+}
+
+// TestPeerLogs: only peers are logged as added or removed, with the
+// fields they have: not our own lease, not a reservation, and no
+// public_ip of a lease without one.
+func TestPeerLogs(t *testing.T) {
+	e := newFakeEnv(t)
+	log, hook := test.NewNullLogger()
+	own, p2 := lease(1, "198.18.0.1", false), lease(2, "198.18.0.2", false)
+	reservation := lease(4, "198.18.0.4", false)
+	reservation.Attrs.BackendData, reservation.LeaseID = nil, 0
+	udp := lease(5, "198.18.0.5", false)
+	udp.Attrs = subnet.LeaseAttrs{BackendType: "udp", BackendData: []byte(`{}`)}
+	n := startNode(t, e, subnet.BackendConfig{}, Options{Log: log}, own)
+	n.b.SetPeers(nil)
+	waitFor(t, "ready", func() bool { return n.b.Status().Ready })
+	var evs []subnet.Event
+	for _, l := range []subnet.Lease{own, reservation, udp, p2} {
+		evs = append(evs, subnet.Event{Type: subnet.EventAdded, Lease: l})
+	}
+	n.b.ApplyEvents(evs)
+	waitSnapshot(t, e, expectPeers([]subnet.Lease{p2}))
+	n.b.ApplyEvents([]subnet.Event{subnet.RemovedEvent(own), subnet.RemovedEvent(udp), subnet.RemovedEvent(p2)})
+	waitSnapshot(t, e, expectPeers(nil))
+	n.stop(t)
+	var got []string
+	for _, en := range hook.AllEntries() {
+		for k, v := range en.Data {
+			if s := fmt.Sprint(v); s == "invalid IP" || s == "invalid Prefix" {
+				t.Errorf("%q logs %s=%s", en.Message, k, s)
+			}
+		}
+		if strings.HasPrefix(en.Message, "peer ") {
+			got = append(got, fmt.Sprintf("%s %v %v", en.Message, en.Data["subnet"], en.Data["public_ip"]))
+		}
+	}
+	want := []string{"peer added 10.244.2.0/24 198.18.0.2", "peer removed 10.244.2.0/24 <nil>"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("peer logs (-want +got):\n%s", d)
+	}
 }

@@ -70,28 +70,25 @@ func (b *Backend) ensureDevices(ls *loopState) (repairs int, recreated map[int]b
 	return repairs, recreated, planOK, errors.Join(errs...)
 }
 
-// observe reads what the backend owns in the kernel: every permanent
-// neighbour and FDB entry on its devices, the routes carrying
-// RouteProtocol, and routes on its devices with the default protocol
-// (flanneld's, adopted on a node switched from it).
-func (b *Backend) observe(l Local) (dump, error) {
-	var d dump
-	devs := map[int]bool{}
+// observe lists the kernel's tables the backend compares with its plan:
+// every permanent neighbour and FDB entry on its devices and the main
+// table's routes (stateOf keeps the ones weft owns).
+func (b *Backend) observe(l Local) (Tables, error) {
+	var t Tables
 	for _, dev := range []int{l.Dev4, l.Dev6} {
 		if dev == 0 {
 			continue
 		}
-		devs[dev] = true
 		ns, err := b.dp.Neighs(dev)
 		if err != nil {
-			return d, err
+			return t, err
 		}
-		d.neighs = append(d.neighs, ns...)
+		t.Neighs = append(t.Neighs, ns...)
 		fdb, err := b.dp.FDB(dev)
 		if err != nil {
-			return d, err
+			return t, err
 		}
-		d.fdb = append(d.fdb, fdb...)
+		t.FDB = append(t.FDB, fdb...)
 	}
 	fams := []dataplane.Family{dataplane.IPv4}
 	if l.Dev6 != 0 {
@@ -100,16 +97,11 @@ func (b *Backend) observe(l Local) (dump, error) {
 	for _, f := range fams {
 		rs, err := b.dp.Routes(f)
 		if err != nil {
-			return d, err
+			return t, err
 		}
-		for _, r := range rs {
-			if r.Protocol == RouteProtocol || (devs[r.LinkIndex] && r.Protocol == dataplane.RTProtoBoot) {
-				r.Src = netip.Addr{}
-				d.routes = append(d.routes, r)
-			}
-		}
+		t.Routes = append(t.Routes, rs...)
 	}
-	return d, nil
+	return t, nil
 }
 
 // warnProblems logs each skipped lease once per distinct problem.
@@ -124,9 +116,112 @@ func (b *Backend) warnProblems(ls *loopState, problems []Problem) {
 	}
 }
 
-// applyChanges reprograms only the subnets that changed: no dump, work
-// proportional to the change, not to the number of peers. The entries
-// involved are diffed as planned against as last known in the kernel.
+// reconcileFull ensures the devices, plans every peer, reads the kernel's
+// tables and applies the difference, chunk by chunk as diff yields it. It
+// returns the number of repairs (entries restored that the backend had
+// programmed, and entries refilled into re-created devices).
+func (b *Backend) reconcileFull(ls *loopState) (int, error) {
+	ls.repairs.reset()
+	prev := ls.local
+	repairs, recreated, planOK, devErr := b.ensureDevices(ls)
+	if !planOK || !b.in.hasPeers() {
+		// Before the first SetPeers an empty set means "not known yet", not
+		// "no peers": a restart must not delete what it will program again.
+		return repairs, devErr
+	}
+	b.replan(ls, prev)
+	t, err := b.observe(ls.local)
+	if err != nil {
+		return repairs, errors.Join(devErr, err)
+	}
+	have := stateOf(ls.local, t)
+	keys := ls.sortedKeys()
+	repairs += ls.learn(keys, have)
+	ls.own = newOwnDeletes()
+	a := newApplier(b.dp, ls.applied)
+	for ops := range diff(&ls.plan, keys, have) {
+		for i := range ops {
+			if refills(&ops[i], recreated) {
+				repairs++
+			}
+		}
+		a.apply(ops)
+	}
+	ls.recountAll()
+	if a.ops > 0 {
+		b.log.WithFields(logrus.Fields{"ops": a.ops, "applied": a.ok, "repairs": repairs, "peers": ls.programmed}).
+			Info("kernel reconciled")
+	}
+	// A device problem is still an error (retried, reported in Status),
+	// but the peers were programmed meanwhile.
+	return repairs, errors.Join(devErr, a.err())
+}
+
+// refills reports whether op adds an entry to a re-created device.
+func refills(op *Op, recreated map[int]bool) bool {
+	switch op.Kind {
+	case OpSetNeigh:
+		return recreated[op.Neigh.LinkIndex]
+	case OpSetFDB:
+		return recreated[op.FDB.LinkIndex]
+	case OpReplaceRoute:
+		return recreated[op.Route.LinkIndex]
+	}
+	return false
+}
+
+// replan plans every peer of the inbox afresh. What the kernel was known
+// to hold carries over for the entries that did not change (learn counts
+// those a dump misses as repairs).
+func (b *Backend) replan(ls *loopState, prev Local) {
+	old := ls.plan
+	ls.plan = newPlan(ls.local)
+	ls.programmed = 0
+	var problems []Problem
+	b.in.each(func(sn netip.Prefix, s peerSpec) {
+		if err := planSpec(ls.local, sn, &s, func(e peerEntries) { ls.addPeer(sn, e, s.rev) }); err != nil {
+			problems = append(problems, Problem{Subnet: sn, Err: err})
+		}
+	})
+	b.warnProblems(ls, problems)
+	for k, p := range ls.peers {
+		o, ok := old.peers[k]
+		if !ok {
+			continue
+		}
+		was, now := entriesFor(prev, k, o), ls.entries(k, p)
+		if !p.direct && was.Neigh == now.Neigh {
+			p.bits |= o.bits & hasNeigh
+		}
+		if was.Route == now.Route {
+			p.bits |= o.bits & hasRoute
+		}
+		ls.peers[k] = p
+	}
+	for k, f := range ls.fdb {
+		if o, ok := old.fdb[k]; ok && o.dst == f.dst && o.has {
+			f.has = true
+			ls.fdb[k] = f
+		}
+	}
+}
+
+// program brings the given peers' entries in line with the plan: have is
+// what the backend believes the kernel holds of them, the diff of the two
+// is applied, and the outcome recorded. Events and repairs take this path;
+// it makes no dump, so its work is proportional to the change, not to the
+// number of peers. It returns how many operations succeeded.
+func (b *Backend) program(ls *loopState, keys []netip.Prefix, have *state) (int, error) {
+	ls.learn(keys, have)
+	a := newApplier(b.dp, ls.applied)
+	for ops := range diff(&ls.plan, keys, have) {
+		a.apply(ops)
+	}
+	ls.recountPeers(keys)
+	return a.ok, a.err()
+}
+
+// applyChanges reprograms only the subnets that changed.
 func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec) error {
 	var keys []netip.Prefix
 	for sn, s := range changes {
@@ -136,38 +231,32 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec
 			}
 		}
 	}
-	held := NewState()
+	have := newState()
 	for _, k := range keys {
 		if p, ok := ls.peers[k]; ok {
-			ls.heldInto(held, k, p)
+			ls.heldInto(have, k, p)
 		}
 	}
 	for sn, s := range changes {
+		_, was := ls.peers[sn]
 		ls.removePeer(sn)
 		if v6, ok := ls.v6of[sn]; ok {
 			ls.removePeer(v6)
 			delete(ls.v6of, sn)
 		}
+		planned := false
 		if s != nil {
-			if err := planSpec(ls.local, sn, s, func(e PeerEntries) { ls.addPeer(sn, e, s.rev) }); err != nil {
+			err := planSpec(ls.local, sn, s, func(e peerEntries) {
+				ls.addPeer(sn, e, s.rev)
+				planned = true
+			})
+			if err != nil {
 				b.warnProblems(ls, []Problem{{Subnet: sn, Err: err}})
 			}
 		}
-		b.logPeer(s, sn)
+		b.logPeer(sn, s, was, planned)
 	}
-	want := NewState()
-	for _, k := range keys {
-		if p, ok := ls.peers[k]; ok {
-			ls.wantInto(want, k, p)
-		}
-	}
-	for k := range held.FDB {
-		if f, ok := ls.fdb[k]; ok { // still planned for a peer that did not change
-			want.FDB[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
-		}
-	}
-	_, err := Apply(b.dp, Diff(want, held), held, ls.own.record)
-	ls.learn(keys, held)
+	_, err := b.program(ls, keys, have)
 	return err
 }
 
@@ -178,63 +267,39 @@ func specV6(s *peerSpec) netip.Prefix {
 	return s.v6.subnet
 }
 
-func (b *Backend) logPeer(s *peerSpec, sn netip.Prefix) {
-	if s == nil {
+// logPeer logs a peer that came or went. Our own lease, reservations and
+// skipped leases are no peers; fields are logged only with a value.
+func (b *Backend) logPeer(sn netip.Prefix, s *peerSpec, was, planned bool) {
+	switch {
+	case planned:
+		f := logrus.Fields{"subnet": sn}
+		if s.public.IsValid() {
+			f["public_ip"] = s.public
+		}
+		if !s.mac.IsZero() {
+			f["vtep_mac"] = s.mac
+		}
+		b.log.WithFields(f).Info("peer added")
+	case was:
 		b.log.WithField("subnet", sn).Info("peer removed")
-		return
 	}
-	f := logrus.Fields{"subnet": sn, "public_ip": s.public}
-	if !s.mac.IsZero() {
-		f["vtep_mac"] = s.mac
-	}
-	b.log.WithFields(f).Info("peer added")
 }
 
-// repair re-adds the entries the kernel reported deleted.
+// repair re-adds the entries the kernel reported deleted: the peers they
+// belong to are diffed, as the backend believes the kernel holds them (the
+// deleted entries marked missing), against the plan.
 func (b *Backend) repair(ls *loopState) (int, error) {
 	q := ls.repairs
 	ls.repairs.reset()
-	want, held := NewState(), NewState()
-	var keys []netip.Prefix
-	for _, nk := range q.neighs {
-		if k, p, ok := ls.peerByGw(nk.Link, nk.IP); ok {
-			keys = append(keys, k)
-			want.Neighs[nk] = ls.entries(k, p).Neigh
-			if p.bits&hasNeigh != 0 { // re-added meanwhile
-				held.Neighs[nk] = want.Neighs[nk]
-			}
-		}
+	keys := ls.repairKeys(q)
+	have := newState()
+	for _, k := range keys {
+		ls.heldInto(have, k, ls.peers[k])
 	}
-	for _, k := range q.fdb {
-		if f, ok := ls.fdb[k]; ok {
-			want.FDB[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
-			if f.has {
-				held.FDB[k] = want.FDB[k]
-			}
-		}
-	}
-	for _, dst := range q.routes {
-		if p, ok := ls.peers[dst]; ok {
-			keys = append(keys, dst)
-			want.Routes[dst] = []dataplane.Route{ls.entries(dst, p).Route}
-			if p.bits&hasRoute != 0 {
-				held.Routes[dst] = want.Routes[dst]
-			}
-		}
-	}
-	// Only the entries reported missing are diffed: the diff re-adds
-	// exactly those, neighbour and FDB entries first.
-	n, err := Apply(b.dp, Diff(want, held), held, ls.own.record)
+	n, err := b.program(ls, keys, have)
 	if n > 0 {
 		b.log.WithField("repairs", n).Info("restored deleted kernel entries")
 	}
-	for _, k := range q.fdb {
-		ls.learnFDB(k, held)
-	}
-	if len(q.fdb) > 0 { // rare: FDB entries deleted by hand; their peers may be several
-		ls.recountAll()
-	}
-	ls.learn(keys, held)
 	return n, err
 }
 

@@ -52,7 +52,6 @@ func (b *Backend) Run(ctx context.Context, own subnet.Lease) error {
 		d.own = ownSubnet(d.fam, own)
 	}
 	ls := newLoopState()
-	ls.v6only = b.opts.IPv6Only
 	b.in.notify() // the first step reconciles in full
 	// Notifications queue in the kernel's socket buffers (8 MiB each) while
 	// a step runs; this buffer only smooths the hand-over (an Update is
@@ -161,10 +160,10 @@ func (b *Backend) onUpdate(ls *loopState, u dataplane.Update) {
 	up := l.Up && !u.Deleted
 	switch {
 	case u.Deleted:
-		b.log.WithField("interface", b.ext.Name).Warn("underlay deleted; waiting for it to return")
+		b.log.WithField("iface", b.ext.Name).Warn("underlay deleted; waiting for it to return")
 		ls.needFull = true
 	case l.Index != ls.local.Underlay:
-		b.log.WithFields(logrus.Fields{"interface": l.Name, "index": l.Index}).Info("underlay re-created")
+		b.log.WithFields(logrus.Fields{"iface": l.Name, "index": l.Index}).Info("underlay re-created")
 		ls.needFull = true
 	case up && !ls.underlayUp:
 		ls.needFull = true // direct routes vanished while it was down
@@ -186,7 +185,7 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 		ls.sinceAll = bt.sinceAll
 	}
 	for sn, t := range bt.since {
-		if _, ok := ls.since[sn]; !ok {
+		if _, ok := ls.since[sn]; !ok && sn != b.devs[0].own { // our own lease is no peer
 			ls.since[sn] = t
 		}
 	}

@@ -92,7 +92,7 @@ func famSpecOf(sn netip.Prefix, public netip.Addr, data []byte, publicKey string
 // planSpec plans one digested lease (IPv4 subnet sn) and passes each
 // family's entries to emit. It returns why the lease was skipped, if it
 // is malformed; our own subnet and reservations are skipped quietly.
-func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(PeerEntries)) error {
+func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(peerEntries)) error {
 	if sn == l.Own4 || s.skip {
 		return nil
 	}
@@ -129,7 +129,7 @@ func planSpec(l Local, sn netip.Prefix, s *peerSpec, emit func(PeerEntries)) err
 // (its FDB destination, and its gateway under DirectRouting). Admission
 // already rejects such leases; this is the second line, whatever the
 // caller passes.
-func guard(l Local, e *PeerEntries, public netip.Addr) error {
+func guard(l Local, e *peerEntries, public netip.Addr) error {
 	dst := e.Route.Dst
 	if dst.Contains(public) {
 		return fmt.Errorf("route %s would cover the peer's public IP %s", dst, public)
@@ -144,14 +144,14 @@ func guard(l Local, e *PeerEntries, public netip.Addr) error {
 
 // entriesOf builds a peer's entries: a direct route when its public IP is
 // on the underlay (DirectRouting), else neighbour, FDB entry and route.
-func entriesOf(l Local, dev int, sn netip.Prefix, public netip.Addr, mac subnet.MAC) PeerEntries {
+func entriesOf(l Local, dev int, sn netip.Prefix, public netip.Addr, mac subnet.MAC) peerEntries {
 	if onLink(l.Direct, public) {
-		return PeerEntries{Subnet: sn, Direct: true, Route: dataplane.Route{
+		return peerEntries{Subnet: sn, Direct: true, Route: dataplane.Route{
 			Dst: sn, Gw: public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
 		}}
 	}
 	gw := sn.Addr()
-	return PeerEntries{
+	return peerEntries{
 		Subnet: sn,
 		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: mac},
 		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: mac, Dst: public},

@@ -10,79 +10,90 @@ import (
 	"github.com/weft-net/weft/backend/dataplane"
 )
 
-// NeighKey identifies a neighbour entry: the kernel keeps one per link and IP.
-type NeighKey struct {
+// neighKey identifies a neighbour entry: the kernel keeps one per link and IP.
+type neighKey struct {
 	Link int
 	IP   netip.Addr
 }
 
-// FDBKey identifies an FDB entry: the kernel keeps one destination per
-// unicast MAC and link.
-type FDBKey struct {
+// fdbKey identifies an FDB entry: weft writes one destination per unicast
+// MAC and link.
+type fdbKey struct {
 	Link int
 	MAC  [6]byte
 }
 
-// State is a set of kernel entries: desired (from Plan) or observed (from
-// the dataplane). Routes are keyed by destination; more than one observed
-// route per destination can exist (another metric, another owner).
-type State struct {
-	Neighs map[NeighKey]dataplane.Neigh
-	FDB    map[FDBKey]dataplane.FDBEntry
-	Routes map[netip.Prefix][]dataplane.Route
+func neighKeyOf(n dataplane.Neigh) neighKey { return neighKey{n.LinkIndex, n.IP} }
+func fdbKeyOf(e dataplane.FDBEntry) fdbKey  { return fdbKey{e.LinkIndex, e.MAC} }
+
+// Tables are kernel entries as the dataplane lists them: the neighbour
+// and FDB entries of the VXLAN devices and the main table's routes.
+type Tables struct {
+	Neighs []dataplane.Neigh
+	FDB    []dataplane.FDBEntry
+	Routes []dataplane.Route
 }
 
-// NewState returns an empty State.
-func NewState() State {
-	return State{Neighs: map[NeighKey]dataplane.Neigh{}, FDB: map[FDBKey]dataplane.FDBEntry{},
-		Routes: map[netip.Prefix][]dataplane.Route{}}
+// state is the kernel side of a diff: what the kernel holds of the
+// entries weft owns (from a dump), or what the backend believes it holds
+// of some peers' entries (between dumps).
+type state struct {
+	neighs map[neighKey]dataplane.Neigh
+	fdb    map[fdbKey]dataplane.FDBEntry
+	// fdbMore are further destinations of a MAC that fdb already holds
+	// (`bridge fdb append` adds them; weft never does).
+	fdbMore []dataplane.FDBEntry
+	routes  map[netip.Prefix][]dataplane.Route // more than one per destination: another owner or metric
 }
 
-func neighKey(n dataplane.Neigh) NeighKey { return NeighKey{n.LinkIndex, n.IP} }
-func fdbKey(e dataplane.FDBEntry) FDBKey  { return FDBKey{e.LinkIndex, e.MAC} }
+func newState() *state {
+	return &state{neighs: map[neighKey]dataplane.Neigh{}, fdb: map[fdbKey]dataplane.FDBEntry{},
+		routes: map[netip.Prefix][]dataplane.Route{}}
+}
 
-// addPeer adds a peer's entries (replacing routes to the same destination).
-func (s State) addPeer(e PeerEntries) {
-	if !e.Direct {
-		s.Neighs[neighKey(e.Neigh)] = e.Neigh
-		s.FDB[fdbKey(e.FDB)] = e.FDB
+// stateOf keeps of a dump what weft owns and so may change: the neighbour
+// and FDB entries on its devices, and the routes it owns (owned).
+func stateOf(l Local, t Tables) *state {
+	s := newState()
+	for _, n := range t.Neighs {
+		if isDev(l, n.LinkIndex) {
+			s.neighs[neighKeyOf(n)] = n
+		}
 	}
-	s.Routes[e.Route.Dst] = []dataplane.Route{e.Route}
-}
-
-// StateOf flattens planned peers into a State.
-func StateOf(peers map[netip.Prefix]PeerEntries) State {
-	s := NewState()
-	for _, e := range peers {
-		s.addPeer(e)
+	for _, e := range t.FDB {
+		if !isDev(l, e.LinkIndex) {
+			continue
+		}
+		if _, ok := s.fdb[fdbKeyOf(e)]; ok {
+			s.fdbMore = append(s.fdbMore, e)
+		} else {
+			s.fdb[fdbKeyOf(e)] = e
+		}
+	}
+	for _, r := range t.Routes {
+		if owned(l, r) {
+			r.Src = netip.Addr{}
+			s.routes[r.Dst] = append(s.routes[r.Dst], r)
+		}
 	}
 	return s
 }
 
-// applied records in s the effect of a successful op.
-func (s State) applied(op Op) {
-	switch op.Kind {
-	case OpSetNeigh:
-		s.Neighs[neighKey(op.Neigh)] = op.Neigh
-	case OpDelNeigh:
-		delete(s.Neighs, neighKey(op.Neigh))
-	case OpSetFDB:
-		s.FDB[fdbKey(op.FDB)] = op.FDB
-	case OpDelFDB:
-		delete(s.FDB, fdbKey(op.FDB))
-	case OpReplaceRoute:
-		rs := slices.DeleteFunc(s.Routes[op.Route.Dst], func(r dataplane.Route) bool {
-			return r.LinkIndex == op.Route.LinkIndex && r.Protocol == op.Route.Protocol
-		})
-		s.Routes[op.Route.Dst] = append(rs, op.Route)
-	case OpDelRoute:
-		rs := slices.DeleteFunc(s.Routes[op.Route.Dst], func(r dataplane.Route) bool {
-			return r.LinkIndex == op.Route.LinkIndex && r.Protocol == op.Route.Protocol
-		})
-		if len(rs) == 0 {
-			delete(s.Routes, op.Route.Dst)
-		} else {
-			s.Routes[op.Route.Dst] = rs
-		}
-	}
+// owned reports whether a route is weft's to change: it carries
+// RouteProtocol, or it is on a weft device with the default protocol
+// (flanneld's, adopted on a node switched from it).
+func owned(l Local, r dataplane.Route) bool {
+	return r.Protocol == RouteProtocol || (isDev(l, r.LinkIndex) && r.Protocol == dataplane.RTProtoBoot)
+}
+
+func isDev(l Local, index int) bool {
+	return index != 0 && (index == l.Dev4 || index == l.Dev6)
+}
+
+func (s *state) hasFDB(e dataplane.FDBEntry) bool {
+	return s.fdb[fdbKeyOf(e)] == e || (len(s.fdbMore) > 0 && slices.Contains(s.fdbMore, e))
+}
+
+func (s *state) hasRoute(r dataplane.Route) bool {
+	return slices.Contains(s.routes[r.Dst], r)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/backend/vxlan"
@@ -47,8 +48,9 @@ func (v *nodeView) admit() []subnet.Lease {
 }
 
 // checkEntries compares the neighbour, FDB and route entries of every
-// usable device with what weftd's own planner (vxlan.Plan) wants for the
-// peers in etcd.
+// usable device with what weftd wants for the peers in etcd, through
+// weftd's own planner and differ (vxlan.Check): each operation weftd
+// would apply is a finding.
 func (v *nodeView) checkEntries(usable []*famView) {
 	if len(usable) == 0 {
 		return
@@ -57,6 +59,7 @@ func (v *nodeView) checkEntries(usable []*famView) {
 	if v.own != nil {
 		local.Own4, local.Own6 = v.own.Subnet, v.own.IPv6Subnet
 	}
+	var kernel vxlan.Tables
 	for _, fv := range usable {
 		if fv.fam == dataplane.IPv4 {
 			local.Dev4 = fv.dev.Index
@@ -66,31 +69,23 @@ func (v *nodeView) checkEntries(usable []*famView) {
 		if local.Underlay == 0 {
 			local.Underlay = fv.dev.VXLAN.UnderlayIndex
 		}
+		kernel.Neighs = append(kernel.Neighs, fv.neighs...)
+		kernel.FDB = append(kernel.FDB, fv.fdb...)
 	}
 	if v.cfg.Backend.DirectRouting {
 		local.Direct = v.byIndex[local.Underlay].Addrs
 	}
-	peers, problems := vxlan.Plan(local, v.admit())
+	kernel.Routes = slices.Concat(v.routes[dataplane.IPv4], v.routes[dataplane.IPv6])
+	ops, problems := vxlan.Check(local, v.admit(), kernel)
 	for _, p := range problems {
 		v.add(finding{Check: "lease", Subject: p.Subnet.String(), Problem: "unusable",
 			Detail: fmt.Sprintf("peers skip this lease: %v", p.Err),
 			Fix:    "the node that holds it rewrites it when its weftd restarts; if that node is gone, free it with `weftctl lease release`"})
 	}
 	for _, fv := range usable {
-		var want []vxlan.PeerEntries
-		for _, e := range peers {
-			if dataplane.FamilyOf(e.Subnet.Addr()) == fv.fam {
-				want = append(want, e)
-			}
-		}
-		slices.SortFunc(want, func(a, b vxlan.PeerEntries) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
-		own := local.Own4
-		if fv.fam == dataplane.IPv6 {
-			own = local.Own6
-		}
-		v.checkRoutes(fv, want, own)
-		v.checkNeighs(fv, want)
-		v.checkFDB(fv, want)
+		v.checkRoutes(fv, ops)
+		v.checkNeighs(fv, ops)
+		v.checkFDB(fv, ops)
 	}
 }
 
@@ -103,147 +98,118 @@ func (v *nodeView) routeText(r dataplane.Route) string {
 	if r.OnLink {
 		s += " onlink"
 	}
+	if r.Protocol != vxlan.RouteProtocol {
+		s += " proto " + strconv.Itoa(int(r.Protocol))
+	}
 	return s
 }
 
-func sameRoute(a, b dataplane.Route) bool {
-	return a.Dst == b.Dst && a.Gw == b.Gw && a.LinkIndex == b.LinkIndex && a.OnLink == b.OnLink
+// opsOf returns the operations of kind k that keep selects, in the order
+// of subject (the peer subnet for adds, the entry for deletions).
+func opsOf(ops []vxlan.Op, k vxlan.OpKind, keep func(vxlan.Op) bool, subject func(vxlan.Op) netip.Addr) []vxlan.Op {
+	var out []vxlan.Op
+	for _, op := range ops {
+		if op.Kind == k && keep(op) {
+			out = append(out, op)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b vxlan.Op) int { return subject(a).Compare(subject(b)) })
+	return out
 }
 
-// checkRoutes: the observed routes are those on the device, those weft
-// marked with its protocol and any to a wanted destination.
-func (v *nodeView) checkRoutes(fv *famView, want []vxlan.PeerEntries, own netip.Prefix) {
-	wanted := map[netip.Prefix]dataplane.Route{}
-	for _, e := range want {
-		wanted[e.Subnet] = e.Route
-	}
-	observed := map[netip.Prefix][]dataplane.Route{}
-	var extra []dataplane.Route
-	for _, r := range v.routes[fv.fam] {
-		_, isWanted := wanted[r.Dst]
-		ours := r.LinkIndex == fv.dev.Index || r.Protocol == vxlan.RouteProtocol
-		// Kernel routes come with addresses (fe80::/64 on every IPv6 link):
-		// the address check covers those.
-		if r.Dst == own || (!isWanted && (!ours || r.Protocol == dataplane.RTProtoKernel)) {
-			continue
-		}
-		observed[r.Dst] = append(observed[r.Dst], r)
-		if !isWanted {
-			extra = append(extra, r)
-		}
-	}
-	for _, e := range want {
-		w, obs := e.Route, observed[e.Subnet]
+func routeDst(op vxlan.Op) netip.Addr { return op.Route.Dst.Addr() }
+func neighIP(op vxlan.Op) netip.Addr  { return op.Neigh.IP }
+
+// checkRoutes: a route weftd would add is missing, or wrong when another
+// route to its destination is in the way (weftd replaces it); a route of
+// weft's it would delete is extra.
+func (v *nodeView) checkRoutes(fv *famView, ops []vxlan.Op) {
+	inFam := func(op vxlan.Op) bool { return dataplane.FamilyOf(op.Route.Dst.Addr()) == fv.fam }
+	replaced := map[netip.Prefix]bool{}
+	for _, op := range opsOf(ops, vxlan.OpReplaceRoute, inFam, routeDst) {
+		w := op.Route
+		replaced[w.Dst] = true
 		fix := fmt.Sprintf("ip route replace %s proto %d", v.routeText(w), vxlan.RouteProtocol)
-		switch i := slices.IndexFunc(obs, func(o dataplane.Route) bool { return sameRoute(o, w) }); {
-		case len(obs) == 0:
+		i := slices.IndexFunc(v.routes[fv.fam], func(r dataplane.Route) bool { return r.Dst == w.Dst })
+		if i < 0 {
 			v.add(finding{Check: "route", Subject: w.Dst.String(), Problem: "missing",
 				Detail: "no route " + v.routeText(w), Fix: fix})
-		case i < 0:
-			v.add(finding{Check: "route", Subject: w.Dst.String(), Problem: "wrong",
-				Detail: fmt.Sprintf("route is %s, want %s", v.routeText(obs[0]), v.routeText(w)), Fix: fix})
-		default:
-			for j, o := range obs {
-				if j != i && (o.LinkIndex == fv.dev.Index || o.Protocol == vxlan.RouteProtocol) {
-					extra = append(extra, o)
-				}
-			}
+			continue
 		}
+		v.add(finding{Check: "route", Subject: w.Dst.String(), Problem: "wrong",
+			Detail: fmt.Sprintf("route is %s, want %s", v.routeText(v.routes[fv.fam][i]), v.routeText(w)), Fix: fix})
 	}
-	slices.SortFunc(extra, func(a, b dataplane.Route) int { return a.Dst.Addr().Compare(b.Dst.Addr()) })
-	for _, r := range extra {
+	for _, op := range opsOf(ops, vxlan.OpDelRoute, inFam, routeDst) {
+		r := op.Route
+		if replaced[r.Dst] {
+			continue // reported as wrong
+		}
 		v.add(finding{Check: "route", Subject: r.Dst.String(), Problem: "extra",
 			Detail: fmt.Sprintf("route %s matches no peer lease", v.routeText(r)),
 			Fix:    fmt.Sprintf("ip route del %s dev %s", r.Dst, v.linkName(r.LinkIndex))})
 	}
 }
 
-func (v *nodeView) checkNeighs(fv *famView, want []vxlan.PeerEntries) {
-	wanted := map[netip.Addr]bool{}
+func (v *nodeView) checkNeighs(fv *famView, ops []vxlan.Op) {
 	have := map[netip.Addr]subnet.MAC{}
 	for _, n := range fv.neighs {
 		have[n.IP] = n.MAC
 	}
-	for _, e := range want {
-		if e.Direct {
-			continue
-		}
-		n := e.Neigh
-		wanted[n.IP] = true
+	onDev := func(op vxlan.Op) bool { return op.Neigh.LinkIndex == fv.dev.Index }
+	for _, op := range opsOf(ops, vxlan.OpSetNeigh, onDev, routeDst) {
+		n := op.Neigh
 		fix := fmt.Sprintf("ip neigh replace %s lladdr %s dev %s nud permanent", n.IP, n.MAC, fv.name)
-		switch mac, ok := have[n.IP]; {
-		case !ok:
-			v.add(finding{Check: "neighbour", Subject: n.IP.String(), Problem: "missing",
-				Detail: fmt.Sprintf("no neighbour entry %s lladdr %s on %s (peer %s)", n.IP, n.MAC, fv.name, e.FDB.Dst), Fix: fix})
-		case mac != n.MAC:
+		if mac, ok := have[n.IP]; ok {
 			v.add(finding{Check: "neighbour", Subject: n.IP.String(), Problem: "wrong",
-				Detail: fmt.Sprintf("neighbour %s on %s has lladdr %s, want %s (peer %s)", n.IP, fv.name, mac, n.MAC, e.FDB.Dst), Fix: fix})
+				Detail: fmt.Sprintf("neighbour %s on %s has lladdr %s, want %s (peer %s)", n.IP, fv.name, mac, n.MAC, op.FDB.Dst), Fix: fix})
+		} else {
+			v.add(finding{Check: "neighbour", Subject: n.IP.String(), Problem: "missing",
+				Detail: fmt.Sprintf("no neighbour entry %s lladdr %s on %s (peer %s)", n.IP, n.MAC, fv.name, op.FDB.Dst), Fix: fix})
 		}
 	}
-	for _, n := range sortedNeighs(fv.neighs) {
-		if !wanted[n.IP] && dataplane.FamilyOf(n.IP) == fv.fam {
-			v.add(finding{Check: "neighbour", Subject: n.IP.String(), Problem: "extra",
-				Detail: fmt.Sprintf("neighbour %s lladdr %s on %s matches no peer lease", n.IP, n.MAC, fv.name),
-				Fix:    fmt.Sprintf("ip neigh del %s dev %s", n.IP, fv.name)})
-		}
+	for _, op := range opsOf(ops, vxlan.OpDelNeigh, onDev, neighIP) {
+		n := op.Neigh
+		v.add(finding{Check: "neighbour", Subject: n.IP.String(), Problem: "extra",
+			Detail: fmt.Sprintf("neighbour %s lladdr %s on %s matches no peer lease", n.IP, n.MAC, fv.name),
+			Fix:    fmt.Sprintf("ip neigh del %s dev %s", n.IP, fv.name)})
 	}
-}
-
-func sortedNeighs(ns []dataplane.Neigh) []dataplane.Neigh {
-	out := slices.Clone(ns)
-	slices.SortFunc(out, func(a, b dataplane.Neigh) int { return a.IP.Compare(b.IP) })
-	return out
 }
 
 // checkFDB: the kernel keeps one destination per MAC on a VXLAN device
 // for weft's entries; any other (MAC, destination) pair is extra.
-func (v *nodeView) checkFDB(fv *famView, want []vxlan.PeerEntries) {
-	matched := map[dataplane.FDBEntry]bool{}
-	for _, e := range want {
-		if e.Direct {
+func (v *nodeView) checkFDB(fv *famView, ops []vxlan.Op) {
+	onDev := func(op vxlan.Op) bool { return op.FDB.LinkIndex == fv.dev.Index }
+	for _, op := range opsOf(ops, vxlan.OpSetFDB, onDev, routeDst) {
+		f := op.FDB
+		fix := fmt.Sprintf("bridge fdb replace %s dev %s dst %s self permanent", f.MAC, fv.name, f.Dst)
+		peer := ""
+		if op.Route.Dst.IsValid() {
+			peer = fmt.Sprintf(" (peer %s)", op.Route.Dst)
+		}
+		i := slices.IndexFunc(fv.fdb, func(o dataplane.FDBEntry) bool { return o.MAC == f.MAC })
+		if i < 0 {
+			v.add(finding{Check: "fdb", Subject: f.MAC.String(), Problem: "missing",
+				Detail: fmt.Sprintf("no FDB entry %s dst %s on %s%s", f.MAC, f.Dst, fv.name, peer), Fix: fix})
 			continue
 		}
-		f := e.FDB
-		f.LinkIndex = 0
-		fix := fmt.Sprintf("bridge fdb replace %s dev %s dst %s self permanent", f.MAC, fv.name, f.Dst)
-		var other []netip.Addr
-		for _, o := range fv.fdb {
-			o.LinkIndex = 0
-			switch {
-			case o == f:
-				matched[o] = true
-			case o.MAC == f.MAC:
-				other = append(other, o.Dst)
-			}
-		}
-		switch {
-		case matched[f]:
-		case len(other) > 0:
-			matched[dataplane.FDBEntry{MAC: f.MAC, Dst: other[0]}] = true
-			v.add(finding{Check: "fdb", Subject: f.MAC.String(), Problem: "wrong",
-				Detail: fmt.Sprintf("FDB entry %s on %s points to %s, want %s (peer %s)", f.MAC, fv.name, other[0], f.Dst, e.Subnet), Fix: fix})
-		default:
-			v.add(finding{Check: "fdb", Subject: f.MAC.String(), Problem: "missing",
-				Detail: fmt.Sprintf("no FDB entry %s dst %s on %s (peer %s)", f.MAC, f.Dst, fv.name, e.Subnet), Fix: fix})
+		v.add(finding{Check: "fdb", Subject: f.MAC.String(), Problem: "wrong",
+			Detail: fmt.Sprintf("FDB entry %s on %s points to %s, want %s%s", f.MAC, fv.name, fv.fdb[i].Dst, f.Dst, peer), Fix: fix})
+	}
+	var dels []dataplane.FDBEntry
+	for _, op := range ops {
+		if op.Kind == vxlan.OpDelFDB && onDev(op) {
+			dels = append(dels, op.FDB)
 		}
 	}
-	for _, o := range sortedFDB(fv.fdb) {
-		o.LinkIndex = 0
-		if !matched[o] {
-			v.add(finding{Check: "fdb", Subject: o.MAC.String(), Problem: "extra",
-				Detail: fmt.Sprintf("FDB entry %s dst %s on %s matches no peer lease", o.MAC, o.Dst, fv.name),
-				Fix:    fmt.Sprintf("bridge fdb del %s dev %s dst %s self", o.MAC, fv.name, o.Dst)})
-		}
-	}
-}
-
-func sortedFDB(es []dataplane.FDBEntry) []dataplane.FDBEntry {
-	out := slices.Clone(es)
-	slices.SortFunc(out, func(a, b dataplane.FDBEntry) int {
+	slices.SortFunc(dels, func(a, b dataplane.FDBEntry) int {
 		if c := slices.Compare(a.MAC[:], b.MAC[:]); c != 0 {
 			return c
 		}
 		return a.Dst.Compare(b.Dst)
 	})
-	return out
+	for _, o := range dels {
+		v.add(finding{Check: "fdb", Subject: o.MAC.String(), Problem: "extra",
+			Detail: fmt.Sprintf("FDB entry %s dst %s on %s matches no peer lease", o.MAC, o.Dst, fv.name),
+			Fix:    fmt.Sprintf("bridge fdb del %s dev %s dst %s self", o.MAC, fv.name, o.Dst)})
+	}
 }

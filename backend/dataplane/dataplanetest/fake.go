@@ -357,6 +357,15 @@ func (f *FakeDataplane) Overrun() {
 	}
 }
 
+// Watching returns how many Watch calls are subscribed: a test waits for
+// one before a change whose notification it relies on (Watch subscribes
+// in its caller's goroutine, which may not have run yet).
+func (f *FakeDataplane) Watching() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.watchers)
+}
+
 type watcher struct {
 	ch      chan dataplane.Update
 	overrun chan struct{}
