@@ -22,7 +22,16 @@ import (
 	"github.com/weft-net/weft/subnet"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// demoOpts are weft-demo's flags.
+type demoOpts struct {
+	binDir, cniPath, confList, runtime, criBin string
+	nodes, pods                                int
+	keep                                       bool
+}
+
+// parseDemoFlags parses and checks the flags; every error is a usage error.
+func parseDemoFlags(args []string, stderr io.Writer) (demoOpts, error) {
+	var o demoOpts
 	fs := flag.NewFlagSet("weft-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -30,22 +39,30 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.PrintDefaults()
 	}
 	exe, _ := os.Executable()
-	binDir := fs.String("bin-dir", filepath.Dir(exe), "directory holding weftd, weft, weftctl and weft-demo")
-	cniPath := fs.String("cni-path", filepath.Join(filepath.Dir(exe), "cni"), "directory holding the reference CNI plugins")
-	confList := fs.String("conflist", "", "CNI conflist (default <bin-dir>/../dist/cni/10-weft.conflist)")
-	nodes := fs.Int("nodes", 3, "number of nodes")
-	pods := fs.Int("pods", 2, "pods per node")
-	keep := fs.Bool("keep", false, "keep the cluster running until Ctrl-C, to explore it")
-	rt := fs.String("runtime", "libcni", `who creates the pods: "libcni" (the CNI library, fast) or "containerd" (a containerd per node, pods made through its CRI with crictl, as kubelet does)`)
-	criBin := fs.String("cri-bin-dir", "", "directory holding containerd, containerd-shim-runc-v2, ctr, crictl and pause, for --runtime containerd (default <bin-dir>/cri; `make cri` builds them)")
+	fs.StringVar(&o.binDir, "bin-dir", filepath.Dir(exe), "directory holding weftd, weft, weftctl and weft-demo")
+	fs.StringVar(&o.cniPath, "cni-path", filepath.Join(filepath.Dir(exe), "cni"), "directory holding the reference CNI plugins")
+	fs.StringVar(&o.confList, "conflist", "", "CNI conflist (default <bin-dir>/../dist/cni/10-weft.conflist)")
+	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes")
+	fs.IntVar(&o.pods, "pods", 2, "pods per node")
+	fs.BoolVar(&o.keep, "keep", false, "keep the cluster running until Ctrl-C, to explore it")
+	fs.StringVar(&o.runtime, "runtime", "libcni", `who creates the pods: "libcni" (the CNI library, fast) or "containerd" (a containerd per node, pods made through its CRI with crictl, as kubelet does)`)
+	fs.StringVar(&o.criBin, "cri-bin-dir", "", "directory holding containerd, containerd-shim-runc-v2, ctr, crictl and pause, for --runtime containerd (default <bin-dir>/cri; `make cri` builds them)")
 	if err := parseFlags(fs, args); err != nil {
+		return o, err
+	}
+	if o.runtime != "libcni" && o.runtime != "containerd" {
+		return o, fmt.Errorf("--runtime %q: want libcni or containerd", o.runtime)
+	}
+	if o.criBin == "" {
+		o.criBin = filepath.Join(o.binDir, "cri")
+	}
+	return o, nil
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseDemoFlags(args, stderr)
+	if err != nil {
 		return err
-	}
-	if *rt != "libcni" && *rt != "containerd" {
-		return fmt.Errorf("--runtime %q: want libcni or containerd", *rt)
-	}
-	if *criBin == "" {
-		*criBin = filepath.Join(*binDir, "cri")
 	}
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		return errors.New("the demo builds network namespaces: it needs Linux and root (try `sudo make demo`)")
@@ -54,9 +71,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say := func(format string, a ...any) {
 		fmt.Fprintf(stdout, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
-	say("building a %d-node weft cluster in network namespaces (nothing touches the host's own network)", *nodes)
+	say("building a %d-node weft cluster in network namespaces (nothing touches the host's own network)", o.nodes)
 	c, err := cluster.New(ctx, cluster.Options{
-		Nodes: *nodes, BinDir: *binDir, CNIPath: *cniPath, ConfList: *confList, Logf: say,
+		Nodes: o.nodes, BinDir: o.binDir, CNIPath: o.cniPath, ConfList: o.confList, Logf: say,
 	})
 	if err != nil {
 		return err
@@ -68,7 +85,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 	say("weftd is ready on every node")
-	all, closePods, err := demoPods(ctx, c, *rt, *criBin, *pods, say)
+	all, closePods, err := demoPods(ctx, c, o.runtime, o.criBin, o.pods, say)
 	defer closePods() // before the cluster's teardown: defers run last first
 	if err != nil {
 		return err
@@ -82,7 +99,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := printLeases(ctx, stdout, c); err != nil {
 		return err
 	}
-	if *keep {
+	if o.keep {
 		fmt.Fprintf(stdout, "\nThe cluster keeps running. In another terminal, enter a pod with e.g.\n  ip netns exec %s sh\n"+
 			"and ping %s. Node logs are in %s. Press Ctrl-C here to tear it down.\n", all[0].NS, all[len(all)-1].IP, c.Dir())
 		<-ctx.Done()

@@ -33,32 +33,12 @@ func withRouteGateways(conf []byte) []byte {
 	if json.Unmarshal(top["ipam"], &ipam) != nil {
 		return conf
 	}
-	var ranges [][]struct {
-		Subnet  netip.Prefix `json:"subnet"`
-		Gateway netip.Addr   `json:"gateway"`
-	}
+	var ranges []hostLocalRangeSet
 	var routes []map[string]json.RawMessage
 	if json.Unmarshal(ipam["ranges"], &ranges) != nil || json.Unmarshal(ipam["routes"], &routes) != nil {
 		return conf
 	}
-	// The first range of each set gives its family's gateway, as in
-	// host-local, which hands out the gateway of the range it allocated
-	// from; all ranges of a set share a subnet family.
-	var gw4, gw6 netip.Addr
-	for _, set := range ranges {
-		if len(set) == 0 || !set[0].Subnet.IsValid() {
-			continue
-		}
-		gw := set[0].Gateway
-		if !gw.IsValid() {
-			gw = set[0].Subnet.Masked().Addr().Next()
-		}
-		if gw.Is4() && !gw4.IsValid() {
-			gw4 = gw
-		} else if gw.Is6() && !gw6.IsValid() {
-			gw6 = gw
-		}
-	}
+	gw4, gw6 := rangeGateways(ranges)
 	changed := false
 	for _, r := range routes {
 		var dst netip.Prefix
@@ -89,4 +69,32 @@ func withRouteGateways(conf []byte) []byte {
 		return conf
 	}
 	return b
+}
+
+// hostLocalRangeSet is one set of host-local's "ranges".
+type hostLocalRangeSet []struct {
+	Subnet  netip.Prefix `json:"subnet"`
+	Gateway netip.Addr   `json:"gateway"`
+}
+
+// rangeGateways returns each family's gateway as host-local hands it out:
+// the first range of each set gives its family's gateway (host-local names
+// the gateway of the range it allocated from, and all ranges of a set share
+// a family), its "gateway" or else the first address of its subnet.
+func rangeGateways(ranges []hostLocalRangeSet) (gw4, gw6 netip.Addr) {
+	for _, set := range ranges {
+		if len(set) == 0 || !set[0].Subnet.IsValid() {
+			continue
+		}
+		gw := set[0].Gateway
+		if !gw.IsValid() {
+			gw = set[0].Subnet.Masked().Addr().Next()
+		}
+		if gw.Is4() && !gw4.IsValid() {
+			gw4 = gw
+		} else if gw.Is6() && !gw6.IsValid() {
+			gw6 = gw
+		}
+	}
+	return gw4, gw6
 }

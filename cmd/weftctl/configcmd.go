@@ -219,17 +219,7 @@ func (a *app) configSet(ctx context.Context, o setOptions) error {
 	if err != nil {
 		return err
 	}
-	res := setResult{Key: c.reg.ConfigKey(), DryRun: o.dryRun, Config: cfg, Nodes: []restartNode{}, Restart: []subnet.Change{}}
-	res.Orphans = orphaned(old, cfg, leases)
-	res.Diff = lineDiff(prettyJSON(old), prettyJSON(out), c.reg.ConfigKey()+" (in etcd)", o.file+" (as it would be stored)")
-	res.Changed = res.Diff != ""
-	if oldCfg, perr := subnet.ParseConfig(old); len(old) > 0 && perr == nil {
-		if changes := subnet.RestartChanges(oldCfg, cfg); len(changes) > 0 {
-			if res.Nodes = nodesToRestart(leases); len(res.Nodes) > 0 {
-				res.Restart = changes
-			}
-		}
-	}
+	res := compareConfig(c.reg.ConfigKey(), o, old, out, cfg, leases)
 	orphans, restart := len(res.Orphans) > 0, len(res.Restart) > 0
 	blocked := (orphans || restart) && !o.force
 	if res.Changed && !o.dryRun && !blocked {
@@ -261,6 +251,24 @@ func (a *app) configSet(ctx context.Context, o setOptions) error {
 		fmt.Fprintf(a.stderr, "note: restart weftd on every node listed (%d) to apply %s\n", len(res.Nodes), changeKeys(res.Restart))
 	}
 	return nil
+}
+
+// compareConfig works out what storing cfg (canonical bytes out) over the
+// stored bytes old would do: the difference, the leases it would orphan, and
+// the changes that need the nodes holding leases to restart weftd.
+func compareConfig(key string, o setOptions, old, out []byte, cfg *subnet.Config, leases []subnet.Lease) setResult {
+	res := setResult{Key: key, DryRun: o.dryRun, Config: cfg, Nodes: []restartNode{}, Restart: []subnet.Change{}}
+	res.Orphans = orphaned(old, cfg, leases)
+	res.Diff = lineDiff(prettyJSON(old), prettyJSON(out), key+" (in etcd)", o.file+" (as it would be stored)")
+	res.Changed = res.Diff != ""
+	if oldCfg, perr := subnet.ParseConfig(old); len(old) > 0 && perr == nil {
+		if changes := subnet.RestartChanges(oldCfg, cfg); len(changes) > 0 {
+			if res.Nodes = nodesToRestart(leases); len(res.Nodes) > 0 {
+				res.Restart = changes
+			}
+		}
+	}
+	return res
 }
 
 // nodesToRestart lists the nodes that hold a lease, or a reservation they

@@ -69,32 +69,8 @@ const underlayBridge = "br0"
 // New builds the topology and, unless opts.NoWeftd, starts weftd on every node
 // and waits for each to be ready. On error everything created is removed.
 func New(ctx context.Context, opts Options) (c *Cluster, err error) {
-	if opts.Nodes == 0 {
-		opts.Nodes = 3
-	}
-	if opts.EtcdMembers == 0 {
-		opts.EtcdMembers = 1
-	}
-	if opts.EtcdMembers != 1 && opts.EtcdMembers != 3 {
-		return nil, fmt.Errorf("cluster: EtcdMembers %d: want 1 or 3", opts.EtcdMembers)
-	}
-	if opts.Nodes > 200 {
-		return nil, fmt.Errorf("cluster: Nodes %d: at most 200", opts.Nodes)
-	}
-	if opts.BinDir == "" {
-		return nil, errors.New("cluster: BinDir is required")
-	}
-	if opts.NetConf == "" {
-		opts.NetConf = DefaultNetConf
-	}
-	if opts.Prefix == "" {
-		opts.Prefix = "/coreos.com/network"
-	}
-	if opts.ConfList == "" {
-		opts.ConfList = filepath.Join(opts.BinDir, "..", "dist", "cni", "10-weft.conflist")
-	}
-	if opts.Logf == nil {
-		opts.Logf = func(string, ...any) {}
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
 	}
 	c = &Cluster{opts: opts, id: randHex(3)}
 	if c.opts.Dir == "" {
@@ -125,18 +101,59 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	if !opts.NoWeftd {
-		for _, n := range c.Nodes {
-			if err := n.StartWeftd(); err != nil {
-				return nil, err
-			}
-		}
-		for _, n := range c.Nodes {
-			if err := n.WaitReady(ctx); err != nil {
-				return nil, err
-			}
+		if err := c.startAllWeftd(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// setDefaults fills in the options left zero and checks the others.
+func (o *Options) setDefaults() error {
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.EtcdMembers == 0 {
+		o.EtcdMembers = 1
+	}
+	if o.EtcdMembers != 1 && o.EtcdMembers != 3 {
+		return fmt.Errorf("cluster: EtcdMembers %d: want 1 or 3", o.EtcdMembers)
+	}
+	if o.Nodes > 200 {
+		return fmt.Errorf("cluster: Nodes %d: at most 200", o.Nodes)
+	}
+	if o.BinDir == "" {
+		return errors.New("cluster: BinDir is required")
+	}
+	if o.NetConf == "" {
+		o.NetConf = DefaultNetConf
+	}
+	if o.Prefix == "" {
+		o.Prefix = "/coreos.com/network"
+	}
+	if o.ConfList == "" {
+		o.ConfList = filepath.Join(o.BinDir, "..", "dist", "cni", "10-weft.conflist")
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// startAllWeftd starts weftd on every node at once, then waits for each to
+// be ready.
+func (c *Cluster) startAllWeftd(ctx context.Context) error {
+	for _, n := range c.Nodes {
+		if err := n.StartWeftd(); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.Nodes {
+		if err := n.WaitReady(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Dir is the cluster's state directory.

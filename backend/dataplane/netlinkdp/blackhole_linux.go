@@ -32,13 +32,12 @@ func (b Blackhole) route() *netlink.Route {
 // Blackholes lists the blackhole routes of the main table for one family.
 func (d *Dataplane) Blackholes(f dataplane.Family) ([]Blackhole, error) {
 	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_BLACKHOLE}
-	rs, err := d.h.RouteListFiltered(familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE)
+	out, err := collectRoutes(d, familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE,
+		func(acc []Blackhole, r *netlink.Route) []Blackhole {
+			return append(acc, Blackhole{Dst: prefixOf(r.Dst), Protocol: uint8(r.Protocol), Metric: uint32(r.Priority)})
+		})
 	if err != nil {
 		return nil, fmt.Errorf("list %s blackhole routes: %w", f, err)
-	}
-	out := make([]Blackhole, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, Blackhole{Dst: prefixOf(r.Dst), Protocol: uint8(r.Protocol), Metric: uint32(r.Priority)})
 	}
 	return out, nil
 }
