@@ -193,7 +193,7 @@ func TestIPv6Only(t *testing.T) {
 				continue
 			}
 			waitFor(t, 30*time.Second, "ICMPv6 "+a.String()+" -> "+b.String(), func() (bool, string) {
-				_, err := cluster.Ping6(a.NS, b.IPv6, 1, time.Second)
+				_, err := cluster.Ping(a.NS, b.IPv6, 1, time.Second)
 				return err == nil, fmt.Sprint(err)
 			})
 			waitFor(t, 30*time.Second, "TCP "+a.String()+" -> "+b.String(), func() (bool, string) {

@@ -17,14 +17,18 @@ import (
 	"github.com/weft-net/weft/internal/netns"
 )
 
-// Ping sends ICMP echo requests from inside namespace ns to dst and returns
-// the round-trip time of the first reply. It tries up to count times, each
-// waiting timeout. The socket is created inside ns, so the packets never
-// touch the root namespace.
+// Ping sends ICMP (or, to an IPv6 address, ICMPv6) echo requests from
+// inside namespace ns to dst and returns the round-trip time of the first
+// reply. It tries up to count times, each waiting timeout. The socket is
+// created inside ns, so the packets never touch the root namespace.
 func Ping(ns string, dst netip.Addr, count int, timeout time.Duration) (time.Duration, error) {
+	network, laddr, reply := "ip4:icmp", "0.0.0.0", byte(0)
+	if dst.Is6() {
+		network, laddr, reply = "ip6:ipv6-icmp", "::", 129
+	}
 	var conn net.PacketConn
 	if err := netns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		conn, err = net.ListenPacket(network, laddr)
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("ping %s from %s: %w", dst, ns, err)
@@ -33,7 +37,7 @@ func Ping(ns string, dst netip.Addr, count int, timeout time.Duration) (time.Dur
 	id := uint16(time.Now().UnixNano())
 	var last error
 	for seq := 1; seq <= count; seq++ {
-		msg := echoRequest(id, uint16(seq))
+		msg := echoRequest(dst.Is6(), id, uint16(seq))
 		start := time.Now()
 		if _, err := conn.WriteTo(msg, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 			last = err
@@ -48,8 +52,9 @@ func Ping(ns string, dst netip.Addr, count int, timeout time.Duration) (time.Dur
 				last = err
 				break
 			}
-			// Raw ICMP sockets see every ICMP packet: match the reply to our echo.
-			if n >= 8 && buf[0] == 0 && binary.BigEndian.Uint16(buf[4:]) == id &&
+			// Raw ICMP sockets see every ICMP packet (ICMPv6 ones neighbour
+			// discovery too): match the reply to our echo.
+			if n >= 8 && buf[0] == reply && binary.BigEndian.Uint16(buf[4:]) == id &&
 				binary.BigEndian.Uint16(buf[6:]) == uint16(seq) && from.String() == dst.String() {
 				return time.Since(start), nil
 			}
@@ -58,13 +63,21 @@ func Ping(ns string, dst netip.Addr, count int, timeout time.Duration) (time.Dur
 	return 0, fmt.Errorf("ping %s from %s: no reply after %d tries: %w", dst, ns, count, last)
 }
 
-func echoRequest(id, seq uint16) []byte {
+// echoRequest builds an echo request. An ICMPv6 checksum covers a
+// pseudo-header with the source address, which only the kernel knows: it
+// fills that one in.
+func echoRequest(v6 bool, id, seq uint16) []byte {
 	b := make([]byte, 16)
 	b[0] = 8 // echo request
+	if v6 {
+		b[0] = 128
+	}
 	binary.BigEndian.PutUint16(b[4:], id)
 	binary.BigEndian.PutUint16(b[6:], seq)
 	copy(b[8:], "weftping")
-	binary.BigEndian.PutUint16(b[2:], icmpChecksum(b))
+	if !v6 {
+		binary.BigEndian.PutUint16(b[2:], icmpChecksum(b))
+	}
 	return b
 }
 
