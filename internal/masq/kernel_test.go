@@ -301,16 +301,16 @@ func TestIptablesRestoreRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEnableIPForwarding sets both switches in the namespace only.
-func TestEnableIPForwarding(t *testing.T) {
+// TestEnsureIPForwarding sets both switches in the namespace only.
+func TestEnsureIPForwarding(t *testing.T) {
 	ns := nstest.New(t)
 	root4, err := os.ReadFile(ipv4ForwardFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newManager(t, testConfig(), ns) // calls EnableIPForwarding
-	if err := m.EnableIPForwarding(); err != nil {
-		t.Fatalf("EnableIPForwarding again: %v", err)
+	m := newManager(t, testConfig(), ns) // calls EnsureIPForwarding
+	if _, err := m.EnsureIPForwarding(); err != nil {
+		t.Fatalf("EnsureIPForwarding again: %v", err)
 	}
 	got := ns.MustRun(t, "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 	if got != "1\n1\n" {

@@ -54,20 +54,14 @@ const (
 	ipv6ForwardFile = "/proc/sys/net/ipv6/conf/all/forwarding"
 )
 
-// EnableIPForwarding sets net.ipv4.ip_forward=1, and with an IPv6 pod
-// network net.ipv6.conf.all.forwarding=1, in the Manager's namespace. The
-// node forwards pod traffic only with these set; flanneld leaves them to the
-// distribution, weftd sets them. Idempotent; a value already 1 is not
-// rewritten. Safe for concurrent use.
-func (m *Manager) EnableIPForwarding() error {
-	_, err := m.EnsureIPForwarding()
-	return err
-}
-
-// EnsureIPForwarding is EnableIPForwarding that also says which sysctls it
-// found off and turned on (their names, e.g. "net.ipv4.ip_forward"), so a
-// caller checking periodically can report drift. An error wraps the
-// syscall error (EROFS, EACCES) when /proc/sys cannot be written.
+// EnsureIPForwarding sets net.ipv4.ip_forward=1 (with an IPv4 pod network)
+// and net.ipv6.conf.all.forwarding=1 (with an IPv6 one) in the Manager's
+// namespace, and says which of them it found off and turned on (their names,
+// e.g. "net.ipv4.ip_forward"), so a caller checking periodically can report
+// drift. The node forwards pod traffic only with these set; flanneld leaves
+// them to the distribution, weftd sets and keeps them. A value already 1 is
+// not rewritten. Safe for concurrent use. An error wraps the syscall error
+// (EROFS, EACCES) when /proc/sys cannot be written.
 func (m *Manager) EnsureIPForwarding() (restored []string, err error) {
 	var files []string
 	if _, ok := prefixOf(m.cfg.PodNetworks, true); ok {

@@ -120,8 +120,8 @@ func newManager(t *testing.T, cfg Config, ns *nstest.NS) *Manager {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if err := m.EnableIPForwarding(); err != nil {
-		t.Fatalf("EnableIPForwarding: %v", err)
+	if _, err := m.EnsureIPForwarding(); err != nil {
+		t.Fatalf("EnsureIPForwarding: %v", err)
 	}
 	return m
 }
