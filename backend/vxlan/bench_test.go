@@ -258,16 +258,28 @@ func BenchmarkOnePeerChange(b *testing.B) {
 			e := newKernelEnvTB(b)
 			delDeviceAtEnd(b, e.hand.(kernelHand).ns)
 			done := make(chan time.Duration, 1)
-			opts := Options{OnPeerProgrammed: func(d time.Duration) {
-				select {
-				case done <- d:
-				default:
-				}
-			}}
+			reconciled := make(chan time.Duration, 1)
+			opts := Options{
+				OnPeerProgrammed: func(d time.Duration) {
+					select {
+					case done <- d:
+					default:
+					}
+				},
+				// Filling the device overruns weft's netlink subscription
+				// at 10,000 peers and more, and the full resync that
+				// follows must be over before the first measured change.
+				OnReconcile: func(d time.Duration, _ int, _ error) {
+					select {
+					case reconciled <- d:
+					default:
+					}
+				},
+			}
 			nd := startNodeTB(b, e, subnet.BackendConfig{}, opts, lease(1, "198.18.0.1", false))
 			nd.b.SetPeers(all[:n])
 			waitLong(b, "peers programmed", func() bool { return nd.b.Status().Peers == n })
-			quiesce(done)
+			quiesce(done, reconciled)
 			var took []time.Duration
 			for b.Loop() {
 				for range changesPerRun / 2 {
@@ -297,13 +309,15 @@ func waitLong(b *testing.B, what string, cond func() bool) {
 	}
 }
 
-// quiesce drops reports of earlier work (the initial peer set's) until
-// none has come for 200 ms, so they are not taken for a measured change.
-func quiesce(ch chan time.Duration) {
+// quiesce drops reports of earlier work (the initial peer set's and any
+// full reconcile after it) until none has come for 500 ms, so they are not
+// taken for a measured change.
+func quiesce(programmed, reconciled chan time.Duration) {
 	for {
 		select {
-		case <-ch:
-		case <-time.After(200 * time.Millisecond):
+		case <-programmed:
+		case <-reconciled:
+		case <-time.After(500 * time.Millisecond):
 			return
 		}
 	}
