@@ -126,7 +126,7 @@ e2e: deps build cni-plugins cni-matrix cri image ## run the multi-node end-to-en
 
 bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=runs) and write bench/results/<date>-<commit>.json
 	@mkdir -p bench/results
-	$(GO) run ./internal/benchrun -out bench/results -bench '$(BENCH)' -count $(BENCH_COUNT)
+	WEFT_BENCH_LARGE=$(or $(WEFT_BENCH_LARGE),1) $(GO) run ./internal/benchrun -out bench/results -bench '$(BENCH)' -count $(BENCH_COUNT)
 
 bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newest result
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
