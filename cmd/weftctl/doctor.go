@@ -48,7 +48,7 @@ type nodeFlags struct {
 
 func addNodeFlags(fs *pflag.FlagSet, f *nodeFlags) {
 	fs.StringVar(&f.subnetFile, "subnet-file", subnetenv.DefaultPath, "the subnet.env weftd writes on this node (weftd's --subnet-file)")
-	fs.Var(addrFlag{&f.publicIP}, "public-ip", "this node's PublicIP (weftd's --public-ip; default: the local address of its VXLAN device)")
+	textVar(fs, &f.publicIP, "public-ip", "IP", "this node's PublicIP (weftd's --public-ip; default: the local address of its VXLAN device)")
 	fs.StringVar(&f.healthzIP, "healthz-ip", "0.0.0.0", "address of weftd's /readyz listener (weftd's --healthz-ip; a wildcard is asked on loopback)")
 	fs.IntVar(&f.healthzPort, "healthz-port", 0, "port of weftd's /readyz listener (weftd's --healthz-port; 0: weftd has none)")
 	fs.IntVar(&f.renewMinutes, "subnet-lease-renew-margin", 60, "weftd's renew margin in minutes, fitted to the lease's TTL as weftd fits it")

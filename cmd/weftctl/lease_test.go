@@ -159,7 +159,7 @@ func TestReserve(t *testing.T) {
 
 	e.wantUsage([]string{"--public-ip: an IPv4 address is required"}, "reserve", "10.244.5.0/24")
 	e.wantUsage([]string{"--public-ip: an IPv4 address is required"}, "reserve", "10.244.5.0/24", "--public-ip", "2001:db8:18::5")
-	e.wantUsage([]string{`invalid argument "10.244.5.5/24" for "--public-ip" flag: not an IP address`}, "reserve", "10.244.5.0/24", "--public-ip", "10.244.5.5/24")
+	e.wantUsage([]string{`invalid argument "10.244.5.5/24" for "--public-ip" flag: ParseAddr("10.244.5.5/24"): unexpected character (at "/24")`}, "reserve", "10.244.5.0/24", "--public-ip", "10.244.5.5/24")
 
 	t.Run("node with a lease elsewhere", func(t *testing.T) {
 		r := e.run("reserve", "10.244.30.0/24", "--public-ip", "198.18.0.1")

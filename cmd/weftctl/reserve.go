@@ -15,46 +15,6 @@ import (
 	"github.com/weft-net/weft/subnet"
 )
 
-type addrFlag struct{ v *netip.Addr }
-
-func (a addrFlag) String() string {
-	if a.v == nil || !a.v.IsValid() {
-		return ""
-	}
-	return a.v.String()
-}
-
-func (addrFlag) Type() string { return "IP" }
-
-func (a addrFlag) Set(s string) error {
-	ip, err := netip.ParseAddr(s)
-	if err != nil {
-		return errors.New("not an IP address")
-	}
-	*a.v = ip
-	return nil
-}
-
-type prefixFlag struct{ v *netip.Prefix }
-
-func (p prefixFlag) String() string {
-	if p.v == nil || !p.v.IsValid() {
-		return ""
-	}
-	return p.v.String()
-}
-
-func (prefixFlag) Type() string { return "CIDR" }
-
-func (p prefixFlag) Set(s string) error {
-	v, err := netip.ParsePrefix(s)
-	if err != nil {
-		return errors.New("not a CIDR subnet")
-	}
-	*p.v = v
-	return nil
-}
-
 // reserveReq is a parsed `reserve` command.
 type reserveReq struct {
 	sn, sn6 netip.Prefix
@@ -78,9 +38,9 @@ that node already holds SUBNET with an etcd lease, the lease becomes the reserva
 		}),
 	}
 	f := cmd.Flags()
-	f.Var(addrFlag{&req.ip}, "public-ip", "public IPv4 address of the node the subnet is kept for (required)")
-	f.Var(addrFlag{&req.ip6}, "public-ipv6", "public IPv6 address of the node (dual stack)")
-	f.Var(prefixFlag{&req.sn6}, "ipv6-subnet", "IPv6 subnet to pair with SUBNET in dual stack (default: the one at the same index)")
+	textVar(f, &req.ip, "public-ip", "IP", "public IPv4 address of the node the subnet is kept for (required)")
+	textVar(f, &req.ip6, "public-ipv6", "IP", "public IPv6 address of the node (dual stack)")
+	textVar(f, &req.sn6, "ipv6-subnet", "CIDR", "IPv6 subnet to pair with SUBNET in dual stack (default: the one at the same index)")
 	return cmd
 }
 

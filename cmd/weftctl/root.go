@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding"
 	"errors"
 	"flag"
 	"fmt"
@@ -145,6 +146,20 @@ type typedValue struct {
 }
 
 func (v typedValue) Type() string { return v.typ }
+
+// textVar defines a flag parsed by the value's own UnmarshalText (netip's
+// addresses and prefixes), named typ in the help: pflag's TextVar alone
+// would show no type.
+func textVar[T any, P interface {
+	*T
+	encoding.TextMarshaler
+	encoding.TextUnmarshaler
+}](fs *pflag.FlagSet, p P, name, typ, usage string) {
+	var zero T
+	fs.TextVar(p, name, P(&zero), usage)
+	f := fs.Lookup(name)
+	f.Value = typedValue{f.Value, typ}
+}
 
 // exactArgs wants n positional arguments, described by what.
 func exactArgs(n int, what string) cobra.PositionalArgs {
