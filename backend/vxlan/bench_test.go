@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 	"github.com/weft-net/weft/subnet"
 )
 
@@ -300,13 +301,7 @@ func BenchmarkOnePeerChange(b *testing.B) {
 // metric-0 routes can take longer than its 30 s on a loaded machine.
 func waitLong(b *testing.B, what string, cond func() bool) {
 	b.Helper()
-	deadline := time.Now().Add(programTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("timed out after %s waiting for %s", programTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(b, programTimeout, what, cond)
 }
 
 // quiesce drops reports of earlier work (the initial peer set's and any

@@ -18,6 +18,7 @@ import (
 	"github.com/weft-net/weft/backend/dataplane/dataplanetest"
 	"github.com/weft-net/weft/backend/dataplane/netlinkdp"
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 	"github.com/weft-net/weft/subnet"
 )
 
@@ -240,18 +241,12 @@ func (n *node) stop(t testing.TB) {
 // never for speed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitForTB(t, what, cond)
+	poll.True(t, 30*time.Second, what, cond)
 }
 
 func waitForTB(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, 30*time.Second, what, cond)
 }
 
 // waitSnapshot waits until the dataplane's canonical dump is want.
