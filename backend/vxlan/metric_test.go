@@ -256,3 +256,17 @@ func indexOf(ss []string, s string) int {
 	}
 	return -1
 }
+
+// TestIPRouteLines: the batch lines of both forms, as iproute2 reads them.
+func TestIPRouteLines(t *testing.T) {
+	sn := netip.MustParsePrefix("10.244.2.0/24")
+	add, del := ipRouteLines(sn, formMetric)
+	if add != "route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87 metric 183763456\n" ||
+		del != "route del 10.244.2.0/24 dev flannel.1 proto 87 metric 183763456\n" {
+		t.Errorf("metric form: %q %q", add, del)
+	}
+	if add, del = ipRouteLines(sn, formOld); add != "route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87\n" ||
+		del != "route del 10.244.2.0/24 dev flannel.1 proto 87\n" {
+		t.Errorf("old form: %q %q", add, del)
+	}
+}
