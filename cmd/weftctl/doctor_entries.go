@@ -93,7 +93,13 @@ func (v *nodeView) checkEntries(usable []*famView) {
 	}
 }
 
-func (v *nodeView) routeText(r dataplane.Route) string {
+// routeText renders a route as `ip route` shows it, weft's protocol left
+// out.
+func (v *nodeView) routeText(r dataplane.Route) string { return v.routeSpec(r, false) }
+
+// routeSpec renders a route as `ip route` reads it, with its protocol when
+// it is not weft's or proto is set.
+func (v *nodeView) routeSpec(r dataplane.Route, proto bool) string {
 	s := r.Dst.String()
 	if r.Gw.IsValid() {
 		s += " via " + r.Gw.String()
@@ -102,7 +108,7 @@ func (v *nodeView) routeText(r dataplane.Route) string {
 	if r.OnLink {
 		s += " onlink"
 	}
-	if r.Protocol != vxlan.RouteProtocol {
+	if proto || r.Protocol != vxlan.RouteProtocol {
 		s += " proto " + strconv.Itoa(int(r.Protocol))
 	}
 	if r.Metric != 0 {
@@ -148,7 +154,7 @@ func (v *nodeView) checkRoutes(fv *famView, ops []vxlan.Op) {
 	for _, op := range opsOf(ops, vxlan.OpReplaceRoute, inFam, routeDst) {
 		w := op.Route
 		replaced[w.Dst] = true
-		fix := fmt.Sprintf("ip route replace %s proto %d", v.routeText(w), vxlan.RouteProtocol)
+		fix := "ip route replace " + v.routeSpec(w, true)
 		for _, r := range dels[w.Dst] {
 			fix += ", then " + v.delRouteCmd(r)
 		}
