@@ -119,12 +119,22 @@ func onlyNewRoutes(t *testing.T, n *cluster.Node, subnets []netip.Prefix) (bool,
 		}
 		out, err := n.Exec("ip", "-4", "route", "show", sn.String())
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if err != nil || len(lines) != 1 || !strings.Contains(lines[0], "proto 87 ") ||
-			!strings.HasSuffix(strings.TrimSpace(lines[0]), "metric "+metricOf(sn)) {
+		if err != nil || len(lines) != 1 || attr(lines[0], "proto") != "87" || attr(lines[0], "metric") != metricOf(sn) {
 			return false, fmt.Sprintf("routes to %s:\n%s", sn, out)
 		}
 	}
 	return true, ""
+}
+
+// attr returns the word after key in a line of `ip route` output.
+func attr(line, key string) string {
+	f := strings.Fields(line)
+	for i := range len(f) - 1 {
+		if f[i] == key {
+			return f[i+1]
+		}
+	}
+	return ""
 }
 
 // lossProbe pings from one pod to another, one echo at a time, and counts
