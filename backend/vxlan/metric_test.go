@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/backend/dataplane/dataplanetest"
@@ -281,4 +282,37 @@ func TestIPRouteLines(t *testing.T) {
 		del != "route del 10.244.2.0/24 dev flannel.1 proto 87\n" {
 		t.Errorf("old form: %q %q", add, del)
 	}
+}
+
+// TestConvergedRestartChangesNothing: on a node weft has programmed (dual
+// stack, a direct and a tunnelled peer), a restarted backend finds every
+// route as it plans it, metric included: the kernel reports IPv6 routes
+// at metric 1024, which the plan names, so nothing is re-added.
+func TestConvergedRestartChangesNothing(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		cfg := subnet.BackendConfig{DirectRouting: true}
+		own := lease(1, "198.18.0.1", true)
+		peers := []subnet.Lease{lease(2, "198.18.0.2", true), lease(3, "203.0.113.3", true)}
+		first := startNode(t, e, cfg, Options{DualStack: true}, own)
+		first.b.SetPeers(peers)
+		waitFor(t, "programmed", func() bool { st := first.b.Status(); return st.Ready && st.Peers == 2 })
+		first.stop(t)
+		log, hook := test.NewNullLogger()
+		again := startNode(t, e, cfg, Options{DualStack: true, Log: log}, own)
+		again.b.SetPeers(peers)
+		waitFor(t, "reconciled", func() bool { st := again.b.Status(); return st.Ready && st.Peers == 2 })
+		again.stop(t)
+		for _, en := range hook.AllEntries() {
+			if en.Message == "kernel reconciled" {
+				t.Errorf("restart on a converged node applied operations: %v", en.Data)
+			}
+		}
+		routes, err := e.dp.Routes(dataplane.IPv6)
+		mustT(t, err)
+		for _, r := range routes {
+			if r.Protocol == RouteProtocol && r.Metric != dataplane.IPv6DefaultMetric {
+				t.Errorf("IPv6 route %+v, want metric %d", r, dataplane.IPv6DefaultMetric)
+			}
+		}
+	})
 }
