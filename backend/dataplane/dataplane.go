@@ -68,10 +68,12 @@ type Dataplane interface {
 	// Routes lists the unicast routes of the main table for one family.
 	Routes(f Family) ([]Route, error)
 	// ReplaceRoute adds a route to the main table, replacing one with the
-	// same destination and metric.
+	// same destination and metric (whatever its gateway, link or protocol);
+	// a route with another metric stays beside it.
 	ReplaceRoute(r Route) error
-	// DelRoute deletes a main-table route matching Dst, LinkIndex and
-	// Protocol; a missing one is not an error.
+	// DelRoute deletes a main-table route matching Dst, LinkIndex,
+	// Protocol and Metric; a missing one is not an error. Metric 0 matches
+	// any metric (the kernel then deletes the lowest-metric match).
 	DelRoute(r Route) error
 	// RouteGet asks the kernel which route it would use to reach dst
 	// (LinkIndex, Gw and Src of the result are set); ErrNotFound when unreachable.

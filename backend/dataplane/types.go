@@ -95,10 +95,19 @@ type Route struct {
 	Dst       netip.Prefix
 	Gw        netip.Addr // zero for a directly connected route
 	LinkIndex int
-	OnLink    bool       // the gateway is on the link even though no address covers it
-	Protocol  uint8      // who installed it (RTPROT_*)
-	Src       netip.Addr // preferred source; set by RouteGet
+	OnLink    bool  // the gateway is on the link even though no address covers it
+	Protocol  uint8 // who installed it (RTPROT_*)
+	// Metric is the route's priority (RTA_PRIORITY, `ip route … metric`):
+	// of routes to one destination the lowest wins, and it is part of a
+	// route's identity (a replace with another metric adds a route). The
+	// kernel stores IPv6 routes added with 0 as IPv6DefaultMetric.
+	Metric uint32
+	Src    netip.Addr // preferred source; set by RouteGet
 }
+
+// IPv6DefaultMetric is the metric the kernel gives an IPv6 route added
+// without one (IP6_RT_PRIO_USER).
+const IPv6DefaultMetric uint32 = 1024
 
 // UpdateKind says which table an Update is about.
 type UpdateKind uint8

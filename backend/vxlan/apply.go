@@ -6,6 +6,7 @@ package vxlan
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/weft-net/weft/backend/dataplane"
 )
@@ -16,8 +17,10 @@ const maxErrors = 8
 // applier is weft's one applier: it runs a diff's operations, chunk by
 // chunk, against the dataplane and calls done for each success. It goes on
 // after a failure, except that it does not add a route whose gateway's
-// neighbour or FDB entry failed earlier in the same run: the kernel would
-// ARP for the gateway over the overlay.
+// neighbour or FDB entry failed earlier in the same run (the kernel would
+// ARP for the gateway over the overlay), nor delete a route to a
+// destination whose new route was not added in the same run (the old one,
+// an older form, still carries the traffic).
 type applier struct {
 	dp   dataplane.Dataplane
 	done func(Op)
@@ -26,6 +29,7 @@ type applier struct {
 	errs            []error
 	badNeigh        map[neighKey]bool
 	badFDB          map[fdbKey]bool
+	badRoute        map[netip.Prefix]bool
 }
 
 func newApplier(dp dataplane.Dataplane, done func(Op)) *applier {
@@ -36,8 +40,9 @@ func newApplier(dp dataplane.Dataplane, done func(Op)) *applier {
 func (a *applier) apply(ops []Op) {
 	for _, op := range ops {
 		a.ops++
-		if op.Kind == OpReplaceRoute && a.gatewayFailed(op) {
+		if (op.Kind == OpReplaceRoute && a.gatewayFailed(op)) || (op.Kind == OpDelRoute && a.badRoute[op.Route.Dst]) {
 			a.failed++
+			a.entryFailed(op)
 			continue
 		}
 		if err := run(a.dp, op); err != nil {
@@ -45,7 +50,7 @@ func (a *applier) apply(ops []Op) {
 			if len(a.errs) < maxErrors {
 				a.errs = append(a.errs, err)
 			}
-			a.gatewayEntryFailed(op)
+			a.entryFailed(op)
 			continue
 		}
 		a.ok++
@@ -55,10 +60,16 @@ func (a *applier) apply(ops []Op) {
 	}
 }
 
-// gatewayEntryFailed remembers a neighbour or FDB entry that failed, for
-// the routes through it.
-func (a *applier) gatewayEntryFailed(op Op) {
+// entryFailed remembers a neighbour or FDB entry that failed, for the
+// routes through it, and a route that was not added, for the older routes
+// to its destination.
+func (a *applier) entryFailed(op Op) {
 	switch op.Kind {
+	case OpReplaceRoute:
+		if a.badRoute == nil {
+			a.badRoute = map[netip.Prefix]bool{}
+		}
+		a.badRoute[op.Route.Dst] = true
 	case OpSetNeigh:
 		if a.badNeigh == nil {
 			a.badNeigh = map[neighKey]bool{}

@@ -37,22 +37,22 @@ fdb flannel.1 02:00:00:00:00:02 dst 198.18.0.2
 fdb flannel.1 02:00:00:00:00:03 dst 203.0.113.3
 ` + link1 + `neigh flannel.1 10.244.2.0 lladdr 02:00:00:00:00:02
 neigh flannel.1 10.244.3.0 lladdr 02:00:00:00:00:03
-route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87
-route 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink proto 87
+route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87 metric 183763456
+route 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink proto 87 metric 183763712
 `},
 		{name: "direct routing on the same L2 subnet", cfg: subnet.BackendConfig{DirectRouting: true},
 			peers: []subnet.Lease{lease(2, "198.18.0.2", false), lease(3, "203.0.113.3", false)}, want: `addr flannel.1 10.244.1.0/32
 fdb flannel.1 02:00:00:00:00:03 dst 203.0.113.3
 ` + link1 + `neigh flannel.1 10.244.3.0 lladdr 02:00:00:00:00:03
-route 10.244.2.0/24 via 198.18.0.2 dev eth0 proto 87
-route 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink proto 87
+route 10.244.2.0/24 via 198.18.0.2 dev eth0 proto 87 metric 183763456
+route 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink proto 87 metric 183763712
 `},
 		{name: "skips own, reservation, malformed and non-vxlan leases",
 			peers: []subnet.Lease{lease(1, "198.18.0.1", false), reservation, malformed, hostgw, lease(2, "198.18.0.2", false)},
 			want: `addr flannel.1 10.244.1.0/32
 fdb flannel.1 02:00:00:00:00:02 dst 198.18.0.2
 ` + link1 + `neigh flannel.1 10.244.2.0 lladdr 02:00:00:00:00:02
-route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87
+route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87 metric 183763456
 `},
 		{name: "vni port gbp and mtu", cfg: subnet.BackendConfig{Type: "vxlan", VNI: 7, Port: 4789, GBP: true, MTU: 1400},
 			want: "addr flannel.7 10.244.1.0/32\n" +
@@ -64,8 +64,8 @@ fdb flannel.1 02:00:00:00:00:02 dst 198.18.0.2
 link flannel-v6.1 vxlan vni 1 port 8472 local 2001:db8:18::1 dev eth0 mtu 1430 mac 02:00:00:00:06:01 up learning false gbp false
 ` + link1 + `neigh flannel-v6.1 fd00:10:244:2:: lladdr 02:00:00:00:06:02
 neigh flannel.1 10.244.2.0 lladdr 02:00:00:00:00:02
-route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87
-route fd00:10:244:2::/64 via fd00:10:244:2:: dev flannel-v6.1 onlink proto 87
+route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87 metric 183763456
+route fd00:10:244:2::/64 via fd00:10:244:2:: dev flannel-v6.1 onlink proto 87 metric 1024
 `},
 	}
 	for _, tt := range tests {
@@ -154,7 +154,7 @@ func expectPeers(peers []subnet.Lease) string {
 		lines = append(lines,
 			fmt.Sprintf("fdb flannel.1 %s dst %s", d.VtepMAC, p.Attrs.PublicIP),
 			fmt.Sprintf("neigh flannel.1 %s lladdr %s", a, d.VtepMAC),
-			fmt.Sprintf("route %s via %s dev flannel.1 onlink proto 87", p.Subnet, a))
+			fmt.Sprintf("route %s via %s dev flannel.1 onlink proto 87 metric %d", p.Subnet, a, RouteMetric(p.Subnet)))
 	}
 	sortStrings(lines)
 	return strings.Join(lines, "\n") + "\n"

@@ -31,8 +31,10 @@ func TestCheck(t *testing.T) {
 			{LinkIndex: 10, MAC: mustMAC(t, mac(9)), Dst: netip.MustParseAddr("198.18.0.9")},
 		},
 		Routes: []dataplane.Route{
-			{Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: netip.MustParseAddr("10.244.2.0"), LinkIndex: 10, OnLink: true, Protocol: RouteProtocol},
-			{Dst: netip.MustParsePrefix("10.244.3.0/24"), Gw: netip.MustParseAddr("10.244.3.0"), LinkIndex: 10, OnLink: true, Protocol: RouteProtocol},
+			{Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: netip.MustParseAddr("10.244.2.0"), LinkIndex: 10, OnLink: true, Protocol: RouteProtocol,
+				Metric: RouteMetric(netip.MustParsePrefix("10.244.2.0/24"))},
+			{Dst: netip.MustParsePrefix("10.244.3.0/24"), Gw: netip.MustParseAddr("10.244.3.0"), LinkIndex: 10, OnLink: true, Protocol: RouteProtocol,
+				Metric: RouteMetric(netip.MustParsePrefix("10.244.3.0/24"))},
 			{Dst: netip.MustParsePrefix("10.244.9.0/24"), Gw: netip.MustParseAddr("10.244.9.0"), LinkIndex: 10, OnLink: true, Protocol: dataplane.RTProtoBoot},
 			{Dst: netip.MustParsePrefix("10.99.0.0/16"), Gw: netip.MustParseAddr("198.18.0.254"), LinkIndex: 2, Protocol: 4},
 		},
@@ -45,7 +47,7 @@ func TestCheck(t *testing.T) {
 		"set neigh 10.244.3.0 lladdr 02:00:00:00:00:03 dev 10",
 		"set neigh 10.244.4.0 lladdr 02:00:00:00:00:04 dev 10",
 		"set fdb 02:00:00:00:00:04 dst 198.18.0.4 dev 10",
-		"replace route 10.244.4.0/24 via 10.244.4.0 dev 10",
+		"replace route 10.244.4.0/24 via 10.244.4.0 dev 10 metric 183763968",
 		"del neigh 10.244.9.0 dev 10",
 		"del fdb 02:00:00:00:00:09 dst 198.18.0.9 dev 10",
 	}

@@ -42,19 +42,26 @@ type Op struct {
 func (o Op) String() string {
 	switch o.Kind {
 	case OpDelRoute:
-		return fmt.Sprintf("del route %s dev %d proto %d", o.Route.Dst, o.Route.LinkIndex, o.Route.Protocol)
+		return fmt.Sprintf("del route %s dev %d proto %d%s", o.Route.Dst, o.Route.LinkIndex, o.Route.Protocol, metricText(o.Route))
 	case OpSetNeigh:
 		return fmt.Sprintf("set neigh %s lladdr %s dev %d", o.Neigh.IP, o.Neigh.MAC, o.Neigh.LinkIndex)
 	case OpSetFDB:
 		return fmt.Sprintf("set fdb %s dst %s dev %d", o.FDB.MAC, o.FDB.Dst, o.FDB.LinkIndex)
 	case OpReplaceRoute:
-		return fmt.Sprintf("replace route %s via %s dev %d", o.Route.Dst, o.Route.Gw, o.Route.LinkIndex)
+		return fmt.Sprintf("replace route %s via %s dev %d%s", o.Route.Dst, o.Route.Gw, o.Route.LinkIndex, metricText(o.Route))
 	case OpDelNeigh:
 		return fmt.Sprintf("del neigh %s dev %d", o.Neigh.IP, o.Neigh.LinkIndex)
 	case OpDelFDB:
 		return fmt.Sprintf("del fdb %s dst %s dev %d", o.FDB.MAC, o.FDB.Dst, o.FDB.LinkIndex)
 	}
 	return "unknown op"
+}
+
+func metricText(r dataplane.Route) string {
+	if r.Metric == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" metric %d", r.Metric)
 }
 
 // chunkPeers is how many peers the differ programs per chunk: their
@@ -73,10 +80,15 @@ const chunkPeers = 256
 //     its gateway's neighbour and FDB entries go;
 //  2. per chunk of peers, the neighbour and FDB entries to add or change,
 //     then the routes to add or change, so a route finds its gateway's
-//     MAC and VTEP in place (the kernel never ARPs over the overlay);
+//     MAC and VTEP in place (the kernel never ARPs over the overlay),
+//     then the other routes weft owns to those peers' subnets: older
+//     forms (metric 0: an older weftd's, flanneld's) and other devices'.
+//     An older form has a lower metric and carries the traffic until it
+//     is deleted, by its metric, after the new route is in: the switch is
+//     one route deletion, without a moment with no route;
 //  3. FDB entries the plan moved to another peer's VTEP;
-//  4. routes of other owners to planned destinations, then neighbour and
-//     FDB entries nothing plans, once nothing routes through them.
+//  4. neighbour and FDB entries nothing plans, once nothing routes
+//     through them.
 //
 // A changed MAC is thus make-before-break. Deletions are sorted, so the
 // result is deterministic. diff is pure; a yielded chunk is valid until
@@ -104,8 +116,7 @@ type differ struct {
 }
 
 func (d *differ) run(keys []netip.Prefix) {
-	gone, displaced := d.staleRoutes()
-	for _, r := range gone {
+	for _, r := range d.staleRoutes() {
 		d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
 	}
 	if !d.flush() {
@@ -120,9 +131,6 @@ func (d *differ) run(keys []netip.Prefix) {
 		keys = keys[n:]
 	}
 	d.movedFDB()
-	for _, r := range displaced {
-		d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
-	}
 	d.staleEntries()
 	d.flush()
 }
@@ -136,25 +144,42 @@ func (d *differ) flush() bool {
 	return ok
 }
 
-// staleRoutes sorts the routes the kernel holds that the plan does not
-// want: to destinations it does not plan (gone), and those of other
-// owners to destinations it plans (displaced). A route of ours that
-// differs only in its gateway is replaced, not deleted.
-func (d *differ) staleRoutes() (gone, displaced []dataplane.Route) {
+// staleRoutes returns, sorted, the routes the kernel holds to
+// destinations the plan does not want.
+func (d *differ) staleRoutes() []dataplane.Route {
+	var gone []dataplane.Route
 	for dst, rs := range d.have.routes {
-		e, planned := d.p.want(dst)
-		for _, r := range rs {
-			switch w := e.Route; {
-			case !planned:
-				gone = append(gone, r)
-			case r != w && (r.LinkIndex != w.LinkIndex || r.Protocol != w.Protocol):
-				displaced = append(displaced, r)
-			}
+		if _, planned := d.p.peers[dst]; !planned {
+			gone = append(gone, rs...)
 		}
 	}
 	slices.SortFunc(gone, compareRoutes)
-	slices.SortFunc(displaced, compareRoutes)
-	return gone, displaced
+	return gone
+}
+
+// displaced appends to buf the routes the kernel holds to a planned peer's
+// subnet besides the planned one: ours in another form or on another
+// device, and flanneld's DirectRouting route through the peer's public
+// IP. A route of ours that differs from the planned one only in its
+// gateway is replaced by the add, not deleted; so is one on another device
+// with the same metric (the delete then finds nothing).
+func (d *differ) displaced(e *peerEntries) {
+	w := e.Route
+	start := len(d.buf)
+	for _, r := range d.have.routes[w.Dst] {
+		if r != w && (r.LinkIndex != w.LinkIndex || r.Protocol != w.Protocol || r.Metric != w.Metric) {
+			d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
+		}
+	}
+	if rs := d.have.leftovers[w.Dst]; len(rs) > 0 {
+		public := d.p.peers[w.Dst].public
+		for _, r := range rs {
+			if r.Gw == public {
+				d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
+			}
+		}
+	}
+	slices.SortFunc(d.buf[start:], func(a, b Op) int { return compareRoutes(a.Route, b.Route) })
 }
 
 // chunk adds or changes the entries of some peers that the kernel does not
@@ -180,6 +205,9 @@ func (d *differ) chunk(keys []netip.Prefix) {
 		if e := &d.ents[i]; !d.have.hasRoute(e.Route) {
 			d.buf = append(d.buf, Op{Kind: OpReplaceRoute, Route: e.Route, Neigh: e.Neigh, FDB: e.FDB})
 		}
+	}
+	for i := range d.ents {
+		d.displaced(&d.ents[i])
 	}
 }
 
@@ -246,8 +274,8 @@ func (d *differ) staleEntries() {
 }
 
 func compareRoutes(a, b dataplane.Route) int {
-	return cmp.Or(comparePrefixes(a.Dst, b.Dst), cmp.Compare(a.LinkIndex, b.LinkIndex), cmp.Compare(a.Protocol, b.Protocol),
-		a.Gw.Compare(b.Gw))
+	return cmp.Or(comparePrefixes(a.Dst, b.Dst), cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.LinkIndex, b.LinkIndex),
+		cmp.Compare(a.Protocol, b.Protocol), a.Gw.Compare(b.Gw))
 }
 
 func compareNeighs(a, b dataplane.Neigh) int {

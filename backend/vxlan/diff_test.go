@@ -74,9 +74,9 @@ func TestDiff(t *testing.T) {
 		{"add: neighbour and fdb before the route", planOf(t, p2), newState(), []string{
 			"set neigh 10.244.2.0 lladdr 02:00:00:00:00:02 dev 10",
 			"set fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10",
-			"replace route 10.244.2.0/24 via 10.244.2.0 dev 10"}},
+			"replace route 10.244.2.0/24 via 10.244.2.0 dev 10 metric 183763456"}},
 		{"remove: route first", planOf(t), stateOfPlan(planOf(t, p2)), []string{
-			"del route 10.244.2.0/24 dev 10 proto 87",
+			"del route 10.244.2.0/24 dev 10 proto 87 metric 183763456",
 			"del neigh 10.244.2.0 dev 10",
 			"del fdb 02:00:00:00:00:02 dst 198.18.0.2 dev 10"}},
 		{"changed MAC: make before break", planOf(t, p2moved), stateOfPlan(planOf(t, p2)), []string{

@@ -13,8 +13,11 @@
 // what the backend believes of the peers involved. diff (diff.go) is the
 // only place that orders operations: routes to unplanned destinations
 // first, then per chunk of peers their neighbour and FDB entries before
-// their routes, then stale entries; it yields the operations chunk by
-// chunk. The applier (apply.go) runs them and is the only place that holds
+// their routes, and those routes before the deletion of older forms of
+// them (metric 0: an older weftd's, flanneld's), then stale entries; it
+// yields the operations chunk by chunk. IPv4 routes carry a metric per
+// peer subnet (RouteMetric), which keeps the kernel's route inserts
+// linear; a route's identity is its destination and metric. The applier (apply.go) runs them and is the only place that holds
 // back a route whose gateway's entries failed. Every path goes through the
 // two: a full reconcile (start, resync ticks, lost notifications, device
 // changes) diffs every peer against a dump, lease events diff the changed

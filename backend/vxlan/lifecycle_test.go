@@ -83,9 +83,9 @@ func TestEventOrdering(t *testing.T) {
 		{subnet.Event{Type: subnet.EventAdded, Lease: lease(4, "198.18.0.4", false)}, []string{
 			"set neigh 10.244.4.0 lladdr 02:00:00:00:00:04 dev flannel.1",
 			"set fdb 02:00:00:00:00:04 dst 198.18.0.4 dev flannel.1",
-			"replace route 10.244.4.0/24 via 10.244.4.0 dev flannel.1 onlink proto 87"}},
+			"replace route 10.244.4.0/24 via 10.244.4.0 dev flannel.1 onlink proto 87 metric 183763968"}},
 		{subnet.Event{Type: subnet.EventRemoved, Lease: p3}, []string{
-			"delete route 10.244.3.0/24 dev flannel.1",
+			"delete route 10.244.3.0/24 dev flannel.1 metric 183763712",
 			"delete neigh 10.244.3.0 dev flannel.1",
 			"delete fdb 02:00:00:00:00:03 dst 198.18.0.3 dev flannel.1"}},
 		{subnet.Event{Type: subnet.EventAdded, Lease: func() subnet.Lease {

@@ -204,10 +204,17 @@ type ownDeletes struct {
 	routes map[routeKey]int
 }
 
+// routeKey identifies a deleted route: the kernel can hold several to one
+// destination, which differ in metric (an older form beside the new one).
 type routeKey struct {
-	dst   netip.Prefix
-	link  int
-	proto uint8
+	dst    netip.Prefix
+	link   int
+	proto  uint8
+	metric uint32
+}
+
+func routeKeyOf(r dataplane.Route) routeKey {
+	return routeKey{r.Dst, r.LinkIndex, r.Protocol, r.Metric}
 }
 
 func newOwnDeletes() ownDeletes {
@@ -221,7 +228,7 @@ func (o ownDeletes) record(op Op) {
 	case OpDelFDB:
 		o.fdb[op.FDB]++
 	case OpDelRoute:
-		o.routes[routeKey{op.Route.Dst, op.Route.LinkIndex, op.Route.Protocol}]++
+		o.routes[routeKeyOf(op.Route)]++
 	}
 }
 
@@ -278,14 +285,16 @@ func (ls *loopState) onEntryUpdate(u dataplane.Update) {
 		}
 	case dataplane.RouteUpdate:
 		r := u.Route
-		if consume(ls.own.routes, routeKey{r.Dst, r.LinkIndex, r.Protocol}) {
+		if consume(ls.own.routes, routeKeyOf(r)) {
 			return
 		}
 		p, ok := ls.peers[r.Dst]
 		if !ok {
 			return
 		}
-		if w := ls.entries(r.Dst, p).Route; w.LinkIndex == r.LinkIndex && w.Protocol == r.Protocol {
+		// Only the planned route counts: an older form deleted by hand
+		// (another metric) is no loss.
+		if w := ls.entries(r.Dst, p).Route; w.LinkIndex == r.LinkIndex && w.Protocol == r.Protocol && w.Metric == r.Metric {
 			p.bits &^= hasRoute
 			ls.peers[r.Dst] = p
 			ls.repairs.routes = append(ls.repairs.routes, r.Dst)

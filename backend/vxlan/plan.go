@@ -5,6 +5,7 @@ package vxlan
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net/netip"
 	"slices"
 
@@ -17,6 +18,27 @@ import (
 // weft can tell its routes from everyone else's and only ever deletes
 // those (and flanneld's leftovers on its own device, see Documentation/vxlan.md).
 const RouteProtocol uint8 = 0x57
+
+// RouteMetric is the metric of weft's route to a peer subnet, direct or
+// through the tunnel. For IPv4 it is the subnet's address as a number
+// (10.244.2.0/24 → 0x0af40200 = 183763456): distinct per subnet, stable,
+// never 0, computable by anyone from the route's destination alone. The
+// kernel hashes an IPv4 route's shared attributes (fib_info) by protocol,
+// scope, device and metric but not by gateway, so with one metric for
+// all peers every route lands in one hash bucket and each insert walks
+// all the others; a metric per subnet keeps programming N peers linear
+// (Documentation/benchmarks.md, "Route cost at scale"). IPv6 keeps the
+// kernel's default (fib6 shares nothing between routes).
+func RouteMetric(dst netip.Prefix) uint32 {
+	a := dst.Masked().Addr()
+	if !a.Is4() {
+		return dataplane.IPv6DefaultMetric
+	}
+	b := a.As4()
+	// 0.0.0.0 is no peer subnet's address; 1 keeps the rule "never 0",
+	// which the switch-over from metric-0 routes needs.
+	return max(binary.BigEndian.Uint32(b[:]), 1)
+}
 
 // Local is what planning needs to know about this node.
 type Local struct {
@@ -137,7 +159,7 @@ func (p *plan) entries(key netip.Prefix, pe peer) peerEntries {
 func entriesFor(l Local, key netip.Prefix, p peer) peerEntries {
 	if p.direct {
 		return peerEntries{Subnet: key, Direct: true, Route: dataplane.Route{
-			Dst: key, Gw: p.public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
+			Dst: key, Gw: p.public, LinkIndex: l.Underlay, Protocol: RouteProtocol, Metric: RouteMetric(key),
 		}}
 	}
 	dev := l.Dev4
@@ -149,7 +171,7 @@ func entriesFor(l Local, key netip.Prefix, p peer) peerEntries {
 		Subnet: key,
 		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: p.mac},
 		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: p.mac, Dst: p.public},
-		Route:  dataplane.Route{Dst: key, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol},
+		Route:  dataplane.Route{Dst: key, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol, Metric: RouteMetric(key)},
 	}
 }
 

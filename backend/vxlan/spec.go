@@ -147,7 +147,7 @@ func guard(l Local, e *peerEntries, public netip.Addr) error {
 func entriesOf(l Local, dev int, sn netip.Prefix, public netip.Addr, mac subnet.MAC) peerEntries {
 	if onLink(l.Direct, public) {
 		return peerEntries{Subnet: sn, Direct: true, Route: dataplane.Route{
-			Dst: sn, Gw: public, LinkIndex: l.Underlay, Protocol: RouteProtocol,
+			Dst: sn, Gw: public, LinkIndex: l.Underlay, Protocol: RouteProtocol, Metric: RouteMetric(sn),
 		}}
 	}
 	gw := sn.Addr()
@@ -155,7 +155,7 @@ func entriesOf(l Local, dev int, sn netip.Prefix, public netip.Addr, mac subnet.
 		Subnet: sn,
 		Neigh:  dataplane.Neigh{LinkIndex: dev, IP: gw, MAC: mac},
 		FDB:    dataplane.FDBEntry{LinkIndex: dev, MAC: mac, Dst: public},
-		Route:  dataplane.Route{Dst: sn, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol},
+		Route:  dataplane.Route{Dst: sn, Gw: gw, LinkIndex: dev, OnLink: true, Protocol: RouteProtocol, Metric: RouteMetric(sn)},
 	}
 }
 

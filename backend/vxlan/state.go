@@ -44,6 +44,11 @@ type state struct {
 	// (`bridge fdb append` adds them; weft never does).
 	fdbMore []dataplane.FDBEntry
 	routes  map[netip.Prefix][]dataplane.Route // more than one per destination: another owner or metric
+	// leftovers are flanneld's DirectRouting routes (`subnet via PublicIP`
+	// on the underlay, protocol boot): weft's to replace only for a planned
+	// peer whose public IP they route through (as admission sees them),
+	// else another owner's.
+	leftovers map[netip.Prefix][]dataplane.Route
 }
 
 func newState() *state {
@@ -71,12 +76,24 @@ func stateOf(l Local, t Tables) *state {
 		}
 	}
 	for _, r := range t.Routes {
-		if owned(l, r) {
-			r.Src = netip.Addr{}
+		r.Src = netip.Addr{}
+		switch {
+		case owned(l, r):
 			s.routes[r.Dst] = append(s.routes[r.Dst], r)
+		case leftover(l, r):
+			if s.leftovers == nil {
+				s.leftovers = map[netip.Prefix][]dataplane.Route{}
+			}
+			s.leftovers[r.Dst] = append(s.leftovers[r.Dst], r)
 		}
 	}
 	return s
+}
+
+// leftover reports a route that may be flanneld's DirectRouting route to a
+// peer: on the underlay, via a gateway, protocol boot.
+func leftover(l Local, r dataplane.Route) bool {
+	return l.Underlay != 0 && r.LinkIndex == l.Underlay && r.Protocol == dataplane.RTProtoBoot && r.Gw.IsValid()
 }
 
 // owned reports whether a route is weft's to change: it carries

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/weft-net/weft/backend/dataplane"
 	"github.com/weft-net/weft/backend/vxlan"
@@ -76,7 +77,9 @@ func (v *nodeView) checkEntries(usable []*famView) {
 		local.Direct = v.byIndex[local.Underlay].Addrs
 	}
 	kernel.Routes = slices.Concat(v.routes[dataplane.IPv4], v.routes[dataplane.IPv6])
-	ops, problems := vxlan.Check(local, v.admit(), kernel)
+	admitted := v.admit()
+	ops, problems := vxlan.Check(local, admitted, kernel)
+	shadows := vxlan.Shadowed(local, admitted, kernel)
 	for _, p := range problems {
 		v.add(finding{Check: "lease", Subject: p.Subnet.String(), Problem: "unusable",
 			Detail: fmt.Sprintf("peers skip this lease: %v", p.Err),
@@ -84,12 +87,19 @@ func (v *nodeView) checkEntries(usable []*famView) {
 	}
 	for _, fv := range usable {
 		v.checkRoutes(fv, ops)
+		v.checkShadows(fv, shadows)
 		v.checkNeighs(fv, ops)
 		v.checkFDB(fv, ops)
 	}
 }
 
-func (v *nodeView) routeText(r dataplane.Route) string {
+// routeText renders a route as `ip route` shows it, weft's protocol left
+// out.
+func (v *nodeView) routeText(r dataplane.Route) string { return v.routeSpec(r, false) }
+
+// routeSpec renders a route as `ip route` reads it, with its protocol when
+// it is not weft's or proto is set.
+func (v *nodeView) routeSpec(r dataplane.Route, proto bool) string {
 	s := r.Dst.String()
 	if r.Gw.IsValid() {
 		s += " via " + r.Gw.String()
@@ -98,10 +108,20 @@ func (v *nodeView) routeText(r dataplane.Route) string {
 	if r.OnLink {
 		s += " onlink"
 	}
-	if r.Protocol != vxlan.RouteProtocol {
+	if proto || r.Protocol != vxlan.RouteProtocol {
 		s += " proto " + strconv.Itoa(int(r.Protocol))
 	}
+	if r.Metric != 0 {
+		s += " metric " + strconv.FormatUint(uint64(r.Metric), 10)
+	}
 	return s
+}
+
+// delRouteCmd deletes exactly r: by its protocol and metric, since the
+// kernel can hold weft's route and an older form to one destination, and a
+// delete without a metric removes the lowest-metric match.
+func (v *nodeView) delRouteCmd(r dataplane.Route) string {
+	return fmt.Sprintf("ip route del %s dev %s proto %d metric %d", r.Dst, v.linkName(r.LinkIndex), r.Protocol, r.Metric)
 }
 
 // opsOf returns the operations of kind k that keep selects, in the order
@@ -121,32 +141,74 @@ func routeDst(op vxlan.Op) netip.Addr { return op.Route.Dst.Addr() }
 func neighIP(op vxlan.Op) netip.Addr  { return op.Neigh.IP }
 
 // checkRoutes: a route weftd would add is missing, or wrong when another
-// route to its destination is in the way (weftd replaces it); a route of
-// weft's it would delete is extra.
+// route to its destination is in the way (weftd adds its own, then deletes
+// the other if it owns it); a route of weft's it would delete is extra, or
+// an older form when weft's own route to its destination is in place.
 func (v *nodeView) checkRoutes(fv *famView, ops []vxlan.Op) {
 	inFam := func(op vxlan.Op) bool { return dataplane.FamilyOf(op.Route.Dst.Addr()) == fv.fam }
+	dels := map[netip.Prefix][]dataplane.Route{}
+	for _, op := range opsOf(ops, vxlan.OpDelRoute, inFam, routeDst) {
+		dels[op.Route.Dst] = append(dels[op.Route.Dst], op.Route)
+	}
 	replaced := map[netip.Prefix]bool{}
 	for _, op := range opsOf(ops, vxlan.OpReplaceRoute, inFam, routeDst) {
 		w := op.Route
 		replaced[w.Dst] = true
-		fix := fmt.Sprintf("ip route replace %s proto %d", v.routeText(w), vxlan.RouteProtocol)
-		i := slices.IndexFunc(v.routes[fv.fam], func(r dataplane.Route) bool { return r.Dst == w.Dst })
-		if i < 0 {
+		fix := "ip route replace " + v.routeSpec(w, true)
+		for _, r := range dels[w.Dst] {
+			fix += ", then " + v.delRouteCmd(r)
+		}
+		var have []string
+		for _, r := range v.routes[fv.fam] {
+			if r.Dst == w.Dst {
+				have = append(have, v.routeText(r))
+			}
+		}
+		if len(have) == 0 {
 			v.add(finding{Check: "route", Subject: w.Dst.String(), Problem: "missing",
 				Detail: "no route " + v.routeText(w), Fix: fix})
 			continue
 		}
 		v.add(finding{Check: "route", Subject: w.Dst.String(), Problem: "wrong",
-			Detail: fmt.Sprintf("route is %s, want %s", v.routeText(v.routes[fv.fam][i]), v.routeText(w)), Fix: fix})
+			Detail: fmt.Sprintf("route is %s, want %s", strings.Join(have, " and "), v.routeText(w)), Fix: fix})
 	}
 	for _, op := range opsOf(ops, vxlan.OpDelRoute, inFam, routeDst) {
 		r := op.Route
 		if replaced[r.Dst] {
 			continue // reported as wrong
 		}
-		v.add(finding{Check: "route", Subject: r.Dst.String(), Problem: "extra",
-			Detail: fmt.Sprintf("route %s matches no peer lease", v.routeText(r)),
-			Fix:    fmt.Sprintf("ip route del %s dev %s", r.Dst, v.linkName(r.LinkIndex))})
+		detail := fmt.Sprintf("route %s matches no peer lease", v.routeText(r))
+		if w, ok := v.ownRoute(fv, r.Dst); ok {
+			detail = fmt.Sprintf("route %s is an older form of weft's route %s, which is in place", v.routeText(r), v.routeText(w))
+		}
+		v.add(finding{Check: "route", Subject: r.Dst.String(), Problem: "extra", Detail: detail, Fix: v.delRouteCmd(r)})
+	}
+}
+
+// ownRoute returns weft's route in its current form to dst, if the kernel
+// holds it.
+func (v *nodeView) ownRoute(fv *famView, dst netip.Prefix) (dataplane.Route, bool) {
+	for _, r := range v.routes[fv.fam] {
+		if r.Dst == dst && r.Protocol == vxlan.RouteProtocol && r.Metric == vxlan.RouteMetric(dst) {
+			return r, true
+		}
+	}
+	return dataplane.Route{}, false
+}
+
+// checkShadows: a route of another owner with a lower metric than weft's
+// to a peer subnet carries the peer's traffic instead of weft's route.
+// weftd leaves it alone (it is not weft's); before weft gave its routes a
+// metric, its metric-0 replace overwrote such a route.
+func (v *nodeView) checkShadows(fv *famView, shadows []vxlan.Shadow) {
+	for _, s := range shadows {
+		if dataplane.FamilyOf(s.By.Dst.Addr()) != fv.fam {
+			continue
+		}
+		v.add(finding{Check: "route", Subject: s.By.Dst.String(), Problem: "shadowed",
+			Detail: fmt.Sprintf("route %s, not weft's, has a lower metric than weft's %s and carries the peer's traffic",
+				v.routeText(s.By), v.routeText(s.Want)),
+			Fix: "if nothing on this node needs it: " + v.delRouteCmd(s.By)})
 	}
 }
 

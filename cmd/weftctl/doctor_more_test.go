@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,12 +56,12 @@ func TestDoctorDirectRouting(t *testing.T) {
 	n := newNode(t, e, `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}`)
 	n.bridge("fdb del " + mac2 + " dev flannel.1 dst 198.18.0.2 self")
 	n.ip("neigh del 10.244.2.0 dev flannel.1")
-	n.ip("route replace 10.244.2.0/24 via 198.18.0.2 dev eth0 proto 87")
+	n.ip("route replace 10.244.2.0/24 via 198.18.0.2 dev eth0 proto 87 metric " + metric("10.244.2.0/24"))
 	if rep, r := n.doctor(); !rep.Healthy {
 		t.Fatalf("direct routing node: %v\n%s", summary(rep.Findings), r.stdout)
 	}
 	// The encapsulated form is wrong for a direct peer.
-	n.ip("route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87")
+	n.ip("route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87 metric " + metric("10.244.2.0/24"))
 	rep, _ := n.doctor()
 	if diff := cmp.Diff([]string{"route 10.244.2.0/24 wrong"}, summary(rep.Findings)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -163,6 +164,44 @@ func TestCheckOwnExpiry(t *testing.T) {
 			v.checkOwn()
 			if diff := cmp.Diff(tc.want, summary(v.findings)); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDoctorRouteForms: an older form of weft's route (metric 0: an older
+// weftd's or flanneld's) and a foreign route that shadows weft's are
+// reported with a fix that, run as printed, makes the node healthy: the
+// new route first, then the older one deleted by its metric.
+func TestDoctorRouteForms(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name, problem string
+		break_        []string
+	}{
+		{"older weft form", "wrong", []string{"route del 10.244.2.0/24",
+			"route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87"}},
+		{"flanneld form beside weft's", "extra", []string{"route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"}},
+		{"shadowed", "shadowed", []string{"route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto static"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNode(t, e.sub(t), vxlanConfig)
+			for _, c := range tc.break_ {
+				n.ip(c)
+			}
+			rep, r := n.doctor()
+			if d := cmp.Diff([]string{"route 10.244.2.0/24 " + tc.problem}, summary(rep.Findings)); d != "" {
+				t.Fatalf("findings (-want +got):\n%s\n%s", d, r.stdout)
+			}
+			fix := strings.TrimPrefix(rep.Findings[0].Fix, "if nothing on this node needs it: ")
+			for _, c := range strings.Split(fix, ", then ") {
+				if !strings.HasPrefix(c, "ip ") {
+					t.Fatalf("fix %q is not a list of ip commands", rep.Findings[0].Fix)
+				}
+				n.ip(strings.TrimPrefix(c, "ip "))
+			}
+			if rep, r := n.doctor(); !rep.Healthy {
+				t.Errorf("after the fix %q: %v\n%s", fix, summary(rep.Findings), r.stdout)
 			}
 		})
 	}

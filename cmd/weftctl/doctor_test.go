@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/weft-net/weft/backend/vxlan"
 	"github.com/weft-net/weft/internal/nstest"
 	"github.com/weft-net/weft/subnet"
 	"github.com/weft-net/weft/subnet/etcd"
@@ -104,7 +106,12 @@ func (n *testNode) addDevice(attrs string) {
 func (n *testNode) peer(subnetAddr, mac, public string) {
 	n.bridge("fdb append " + mac + " dev flannel.1 dst " + public + " self permanent")
 	n.ip("neigh replace " + subnetAddr + " lladdr " + mac + " dev flannel.1 nud permanent")
-	n.ip("route replace " + subnetAddr + "/24 via " + subnetAddr + " dev flannel.1 onlink proto 87")
+	n.ip("route replace " + subnetAddr + "/24 via " + subnetAddr + " dev flannel.1 onlink proto 87 metric " + metric(subnetAddr+"/24"))
+}
+
+// metric is weft's route metric for a peer subnet, as text for ip.
+func metric(sn string) string {
+	return strconv.FormatUint(uint64(vxlan.RouteMetric(netip.MustParsePrefix(sn))), 10)
 }
 
 func (n *testNode) writeEnv(env subnetenv.Env) {
@@ -178,8 +185,18 @@ func TestDoctorDrift(t *testing.T) {
 		{name: "route missing", break_: func(n *testNode) { n.ip("route del 10.244.2.0/24") },
 			want: []string{"route 10.244.2.0/24 missing"}},
 		{name: "route wrong", break_: func(n *testNode) {
-			n.ip("route replace 10.244.2.0/24 via 10.244.3.0 dev flannel.1 onlink proto 87")
+			n.ip("route replace 10.244.2.0/24 via 10.244.3.0 dev flannel.1 onlink proto 87 metric " + metric("10.244.2.0/24"))
 		}, want: []string{"route 10.244.2.0/24 wrong"}},
+		{name: "route in an older weft's form", break_: func(n *testNode) {
+			n.ip("route del 10.244.2.0/24")
+			n.ip("route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87")
+		}, want: []string{"route 10.244.2.0/24 wrong"}},
+		{name: "route in an older form beside weft's", break_: func(n *testNode) {
+			n.ip("route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink") // flanneld's, metric 0
+		}, want: []string{"route 10.244.2.0/24 extra"}},
+		{name: "route shadowed", break_: func(n *testNode) {
+			n.ip("route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto static")
+		}, want: []string{"route 10.244.2.0/24 shadowed"}},
 		{name: "route extra", break_: func(n *testNode) {
 			n.ip("route add 10.244.9.0/24 via 10.244.9.0 dev flannel.1 onlink")
 		}, want: []string{"route 10.244.9.0/24 extra"}},

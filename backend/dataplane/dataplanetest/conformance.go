@@ -54,6 +54,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"neighbours", testNeighs},
 		{"fdb", testFDB},
 		{"routes", testRoutes},
+		{"route metrics", testRouteMetrics},
 		{"route lookup", testRouteGet},
 		{"tx checksum", testTxChecksum},
 		{"watch", testWatch},

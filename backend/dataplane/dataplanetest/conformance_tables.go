@@ -4,13 +4,15 @@
 package dataplanetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/weft-net/weft/backend/dataplane"
 )
@@ -27,7 +29,7 @@ func testNeighs(t *testing.T, h Harness) {
 	must(t, h.DP.SetNeigh(n4))
 	got, err := h.DP.Neighs(l.Index)
 	must(t, err)
-	if d := cmp.Diff([]dataplane.Neigh{n4, n6}, got, cmpN); d != "" {
+	if d := gocmp.Diff([]dataplane.Neigh{n4, n6}, got, cmpN); d != "" {
 		t.Errorf("Neighs (-want +got):\n%s", d)
 	}
 	for range 2 {
@@ -53,7 +55,7 @@ func testFDB(t *testing.T, h Harness) {
 	must(t, h.DP.SetFDB(e3))
 	got, err := h.DP.FDB(l.Index)
 	must(t, err)
-	if d := cmp.Diff([]dataplane.FDBEntry{e2, e3}, got, cmpN); d != "" {
+	if d := gocmp.Diff([]dataplane.FDBEntry{e2, e3}, got, cmpN); d != "" {
 		t.Errorf("FDB (-want +got):\n%s", d)
 	}
 	must(t, h.DP.DelFDB(e1)) // stale destination: no match, no error
@@ -62,7 +64,7 @@ func testFDB(t *testing.T, h Harness) {
 	}
 	got, err = h.DP.FDB(l.Index)
 	must(t, err)
-	if d := cmp.Diff([]dataplane.FDBEntry{e3}, got, cmpN); d != "" {
+	if d := gocmp.Diff([]dataplane.FDBEntry{e3}, got, cmpN); d != "" {
 		t.Errorf("FDB after DelFDB (-want +got):\n%s", d)
 	}
 }
@@ -94,11 +96,13 @@ func testRoutes(t *testing.T, h Harness) {
 	}
 	r4.Gw = netip.MustParseAddr("10.244.2.1")
 	must(t, h.DP.ReplaceRoute(r4))
-	if d := cmp.Diff([]dataplane.Route{r4, direct}, ownRoutes(t, h.DP, dataplane.IPv4), cmpN,
-		cmp.Transformer("sort", sortRoutes)); d != "" {
+	if d := gocmp.Diff([]dataplane.Route{r4, direct}, ownRoutes(t, h.DP, dataplane.IPv4), cmpN,
+		gocmp.Transformer("sort", sortRoutes)); d != "" {
 		t.Errorf("IPv4 routes (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]dataplane.Route{r6}, ownRoutes(t, h.DP, dataplane.IPv6), cmpN); d != "" {
+	want6 := r6
+	want6.Metric = dataplane.IPv6DefaultMetric // added without one
+	if d := gocmp.Diff([]dataplane.Route{want6}, ownRoutes(t, h.DP, dataplane.IPv6), cmpN); d != "" {
 		t.Errorf("IPv6 routes (-want +got):\n%s", d)
 	}
 	other := r4
@@ -111,7 +115,7 @@ func testRoutes(t *testing.T, h Harness) {
 		must(t, h.DP.DelRoute(r4))
 	}
 	must(t, h.DP.DelRoute(r6))
-	if d := cmp.Diff([]dataplane.Route{direct}, ownRoutes(t, h.DP, dataplane.IPv4), cmpN); d != "" {
+	if d := gocmp.Diff([]dataplane.Route{direct}, ownRoutes(t, h.DP, dataplane.IPv4), cmpN); d != "" {
 		t.Errorf("IPv4 routes after DelRoute (-want +got):\n%s", d)
 	}
 	unreachable := dataplane.Route{Dst: netip.MustParsePrefix("10.244.4.0/24"), Gw: netip.MustParseAddr("203.0.113.9"),
@@ -119,6 +123,91 @@ func testRoutes(t *testing.T, h Harness) {
 	if err := h.DP.ReplaceRoute(unreachable); err == nil {
 		t.Error("route via a gateway off the link without onlink was accepted, want an error")
 	}
+}
+
+// testRouteMetrics: the metric is part of a route's identity. A replace
+// with another metric adds a route beside the first, one with the same
+// metric replaces it; a delete with a metric removes only that route, one
+// without removes the lowest-metric match; dumps report the metric. This
+// is what weft's switch-over from metric-0 routes rests on.
+func testRouteMetrics(t *testing.T, h Harness) {
+	l := h.NewVXLAN(t)
+	const m = 0x0af40200 // 10.244.2.0 as a number, weft's metric for the subnet
+	old := dataplane.Route{Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: netip.MustParseAddr("10.244.2.0"),
+		LinkIndex: l.Index, OnLink: true, Protocol: WeftProto}
+	next := old
+	next.Metric = m
+	next.Gw = netip.MustParseAddr("10.244.2.1") // to tell which route a lookup takes
+	boot := old
+	boot.Dst, boot.Gw, boot.Protocol = netip.MustParsePrefix("10.244.3.0/24"), netip.MustParseAddr("10.244.3.0"), 0
+	must(t, h.DP.ReplaceRoute(old))
+	must(t, h.DP.ReplaceRoute(next))
+	must(t, h.DP.ReplaceRoute(next)) // same metric: replaces, no third route
+	must(t, h.DP.ReplaceRoute(boot))
+	bootWant := boot
+	bootWant.Protocol = dataplane.RTProtoBoot
+	got := routesTo(t, h.DP, dataplane.IPv4, old.Dst, boot.Dst)
+	if d := gocmp.Diff([]dataplane.Route{old, next, bootWant}, got, cmpN); d != "" {
+		t.Errorf("routes with metrics (-want +got):\n%s", d)
+	}
+	// Until the metric-0 route goes, it is the one the kernel uses.
+	if r, err := h.DP.RouteGet(netip.MustParseAddr("10.244.2.7")); err != nil || r.Gw != old.Gw {
+		t.Errorf("RouteGet(10.244.2.7) = %+v, %v; want the metric-0 route via %s", r, err, old.Gw)
+	}
+	moved := next
+	moved.Gw = netip.MustParseAddr("10.244.2.2")
+	must(t, h.DP.ReplaceRoute(moved)) // same metric, new gateway: replaced in place
+	must(t, h.DP.DelRoute(old))       // metric 0: the lowest-metric match, the old route
+	got = routesTo(t, h.DP, dataplane.IPv4, old.Dst, boot.Dst)
+	if d := gocmp.Diff([]dataplane.Route{moved, bootWant}, got, cmpN); d != "" {
+		t.Errorf("after replace and delete of the metric-0 route (-want +got):\n%s", d)
+	}
+	must(t, h.DP.ReplaceRoute(old))
+	must(t, h.DP.DelRoute(next)) // by metric: the metric-0 route stays
+	got = routesTo(t, h.DP, dataplane.IPv4, old.Dst, boot.Dst)
+	if d := gocmp.Diff([]dataplane.Route{old, bootWant}, got, cmpN); d != "" {
+		t.Errorf("after delete by metric (-want +got):\n%s", d)
+	}
+	other := next
+	other.Metric = m + 1
+	must(t, h.DP.DelRoute(other)) // no route with that metric: nothing, no error
+	must(t, h.DP.DelRoute(bootWant))
+	if got = routesTo(t, h.DP, dataplane.IPv4, old.Dst, boot.Dst); len(got) != 1 {
+		t.Errorf("routes after deleting the boot route: %+v, want the metric-0 route only", got)
+	}
+	// IPv6: a route added without a metric is the default one; naming the
+	// default replaces it rather than adding a second.
+	r6 := dataplane.Route{Dst: netip.MustParsePrefix("fd00:10:244:2::/64"), Gw: netip.MustParseAddr("fd00:10:244:2::"),
+		LinkIndex: l.Index, OnLink: true, Protocol: WeftProto}
+	must(t, h.DP.ReplaceRoute(r6))
+	r6.Metric = dataplane.IPv6DefaultMetric
+	r6.Gw = netip.MustParseAddr("fd00:10:244:2::1")
+	must(t, h.DP.ReplaceRoute(r6))
+	if d := gocmp.Diff([]dataplane.Route{r6}, routesTo(t, h.DP, dataplane.IPv6, r6.Dst), cmpN); d != "" {
+		t.Errorf("IPv6 routes (-want +got):\n%s", d)
+	}
+	must(t, h.DP.DelRoute(r6))
+	if got := routesTo(t, h.DP, dataplane.IPv6, r6.Dst); len(got) != 0 {
+		t.Errorf("IPv6 routes after delete: %+v", got)
+	}
+}
+
+// routesTo lists the routes to dsts, ordered by destination and metric.
+func routesTo(t *testing.T, dp dataplane.Dataplane, f dataplane.Family, dsts ...netip.Prefix) []dataplane.Route {
+	t.Helper()
+	rs, err := dp.Routes(f)
+	must(t, err)
+	var out []dataplane.Route
+	for _, r := range rs {
+		if slices.Contains(dsts, r.Dst) {
+			r.Src = netip.Addr{}
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b dataplane.Route) int {
+		return cmp.Or(a.Dst.Addr().Compare(b.Dst.Addr()), cmp.Compare(a.Metric, b.Metric))
+	})
+	return out
 }
 
 func sortRoutes(rs []dataplane.Route) map[netip.Prefix]dataplane.Route {

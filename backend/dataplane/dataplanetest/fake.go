@@ -37,6 +37,13 @@ type fdbKey struct {
 	mac  [6]byte
 }
 
+// routeKey identifies a route as the kernel does for replace: destination
+// and metric (tos aside, which weft never sets).
+type routeKey struct {
+	dst    netip.Prefix
+	metric uint32
+}
+
 type neighKey struct {
 	link int
 	ip   netip.Addr
@@ -50,7 +57,7 @@ type FakeDataplane struct {
 	links    map[int]*fakeLink
 	neighs   map[neighKey]dataplane.Neigh
 	fdb      map[fdbKey]dataplane.FDBEntry
-	routes   map[netip.Prefix]dataplane.Route
+	routes   map[routeKey]dataplane.Route
 	watchers map[*watcher]bool
 	calls    []string
 	fail     func(call string) error
@@ -60,7 +67,7 @@ type FakeDataplane struct {
 func NewFake() *FakeDataplane {
 	f := &FakeDataplane{
 		next: 1, links: map[int]*fakeLink{}, neighs: map[neighKey]dataplane.Neigh{},
-		fdb: map[fdbKey]dataplane.FDBEntry{}, routes: map[netip.Prefix]dataplane.Route{}, watchers: map[*watcher]bool{},
+		fdb: map[fdbKey]dataplane.FDBEntry{}, routes: map[routeKey]dataplane.Route{}, watchers: map[*watcher]bool{},
 	}
 	f.addLink(dataplane.Link{Name: "lo", MTU: 65536, Up: true, Loopback: true})
 	return f

@@ -171,9 +171,10 @@ func (f *FakeDataplane) routesLocked(fam dataplane.Family) []dataplane.Route {
 	return out
 }
 
-// ReplaceRoute adds or replaces a route. Like the kernel, it refuses a
-// link that is down and a gateway that no address of the link covers
-// unless OnLink is set.
+// ReplaceRoute adds a route or replaces the one with the same destination
+// and metric. Like the kernel, it refuses a link that is down and a gateway
+// that no address of the link covers unless OnLink is set, and stores an
+// IPv6 route without a metric at IPv6DefaultMetric.
 func (f *FakeDataplane) ReplaceRoute(r dataplane.Route) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -192,8 +193,11 @@ func (f *FakeDataplane) ReplaceRoute(r dataplane.Route) error {
 	if r.Protocol == 0 {
 		r.Protocol = dataplane.RTProtoBoot
 	}
+	if r.Metric == 0 && r.Dst.Addr().Is6() {
+		r.Metric = dataplane.IPv6DefaultMetric
+	}
 	r.Src = netip.Addr{}
-	f.routes[r.Dst] = r
+	f.routes[routeKey{r.Dst, r.Metric}] = r
 	f.notify(dataplane.Update{Kind: dataplane.RouteUpdate, Route: r})
 	return nil
 }
@@ -207,11 +211,19 @@ func covers(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// DelRoute deletes the route to Dst if LinkIndex and Protocol (when set) match.
+// DelRoute deletes the route to Dst whose LinkIndex, Protocol and Metric
+// match (those set): like the kernel, of several matches (Metric 0) it
+// deletes the one with the lowest metric.
 func (f *FakeDataplane) DelRoute(r dataplane.Route) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("delete route %s dev %s", r.Dst, f.name(r.LinkIndex)); err != nil {
+	call := "delete route %s dev %s"
+	args := []any{r.Dst, f.name(r.LinkIndex)}
+	if r.Metric != 0 {
+		call += " metric %d"
+		args = append(args, r.Metric)
+	}
+	if err := f.call(call, args...); err != nil {
 		return err
 	}
 	f.removeRoute(r)
@@ -219,11 +231,21 @@ func (f *FakeDataplane) DelRoute(r dataplane.Route) error {
 }
 
 func (f *FakeDataplane) removeRoute(r dataplane.Route) {
-	old, ok := f.routes[r.Dst]
-	if !ok || (r.LinkIndex != 0 && old.LinkIndex != r.LinkIndex) || (r.Protocol != 0 && old.Protocol != r.Protocol) {
+	var old dataplane.Route
+	found := false
+	for k, o := range f.routes {
+		if k.dst != r.Dst || (r.LinkIndex != 0 && o.LinkIndex != r.LinkIndex) || (r.Protocol != 0 && o.Protocol != r.Protocol) ||
+			(r.Metric != 0 && o.Metric != r.Metric) {
+			continue
+		}
+		if !found || o.Metric < old.Metric {
+			old, found = o, true
+		}
+	}
+	if !found {
 		return
 	}
-	delete(f.routes, r.Dst)
+	delete(f.routes, routeKey{old.Dst, old.Metric})
 	f.notify(dataplane.Update{Kind: dataplane.RouteUpdate, Deleted: true, Route: old})
 }
 
@@ -234,7 +256,8 @@ func (f *FakeDataplane) RouteGet(dst netip.Addr) (dataplane.Route, error) {
 	best := dataplane.Route{Dst: netip.PrefixFrom(dst, 0)}
 	found := false
 	for _, r := range f.routesLocked(dataplane.FamilyOf(dst)) {
-		if r.Dst.Contains(dst) && (!found || r.Dst.Bits() > best.Dst.Bits()) {
+		if r.Dst.Contains(dst) && (!found || r.Dst.Bits() > best.Dst.Bits() ||
+			(r.Dst.Bits() == best.Dst.Bits() && r.Metric < best.Metric)) {
 			best, found = r, true
 		}
 	}
@@ -255,10 +278,14 @@ func (f *FakeDataplane) RouteGet(dst netip.Addr) (dataplane.Route, error) {
 func (f *FakeDataplane) DefaultRouteLink(fam dataplane.Family) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	best, found := dataplane.Route{}, false
 	for _, r := range f.routesLocked(fam) {
-		if r.Dst.Bits() == 0 {
-			return r.LinkIndex, nil
+		if r.Dst.Bits() == 0 && (!found || r.Metric < best.Metric) {
+			best, found = r, true
 		}
 	}
-	return 0, fmt.Errorf("%s default route: %w", fam, dataplane.ErrNotFound)
+	if !found {
+		return 0, fmt.Errorf("%s default route: %w", fam, dataplane.ErrNotFound)
+	}
+	return best.LinkIndex, nil
 }

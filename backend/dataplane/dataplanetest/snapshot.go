@@ -19,7 +19,7 @@ import (
 //	addr flannel.1 10.244.1.0/32
 //	neigh flannel.1 10.244.2.0 lladdr 02:…
 //	fdb flannel.1 02:… dst 198.18.0.2
-//	route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87
+//	route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink proto 87 metric 183763456
 //
 // Only VXLAN links and what is on them appear, link-local addresses are
 // left out, and of the routes only those not added by the kernel itself.
@@ -110,5 +110,8 @@ func routeText(r dataplane.Route, name func(int) string) string {
 		b.WriteString(" onlink")
 	}
 	b.WriteString(" proto " + strconv.Itoa(int(r.Protocol)))
+	if r.Metric != 0 {
+		b.WriteString(" metric " + strconv.FormatUint(uint64(r.Metric), 10))
+	}
 	return b.String()
 }

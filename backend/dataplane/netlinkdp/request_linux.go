@@ -185,7 +185,9 @@ func (c *reqConn) neigh(del, fdb bool, index int, ip netip.Addr, mac [6]byte) er
 }
 
 // route sends RTM_NEWROUTE (NLM_F_CREATE|NLM_F_REPLACE) or RTM_DELROUTE
-// for a main-table unicast route; a delete matches Dst, link and protocol.
+// for a main-table unicast route; a delete matches Dst, link, protocol and,
+// when set, metric. RTA_PRIORITY goes with a delete too: without it the
+// kernel deletes the lowest-metric route that matches the rest.
 func (c *reqConn) route(del bool, r dataplane.Route) error {
 	typ, flags := uint16(unix.RTM_NEWROUTE), uint16(unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
 	rtype, scope, proto := uint8(unix.RTN_UNICAST), uint8(unix.RT_SCOPE_UNIVERSE), r.Protocol
@@ -213,8 +215,13 @@ func (c *reqConn) route(del bool, r dataplane.Route) error {
 		if !del && r.Gw.IsValid() {
 			b = appendAddrAttr(b, unix.RTA_GATEWAY, r.Gw)
 		}
-		var oif [4]byte
-		binary.NativeEndian.PutUint32(oif[:], uint32(r.LinkIndex))
-		return appendAttr(b, unix.RTA_OIF, oif[:])
+		var u32 [4]byte
+		binary.NativeEndian.PutUint32(u32[:], uint32(r.LinkIndex))
+		b = appendAttr(b, unix.RTA_OIF, u32[:])
+		if r.Metric != 0 {
+			binary.NativeEndian.PutUint32(u32[:], r.Metric)
+			b = appendAttr(b, unix.RTA_PRIORITY, u32[:])
+		}
+		return b
 	})
 }

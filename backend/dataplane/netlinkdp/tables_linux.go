@@ -88,7 +88,8 @@ func (d *Dataplane) DelFDB(e dataplane.FDBEntry) error {
 func routeOf(r *netlink.Route) dataplane.Route {
 	return dataplane.Route{
 		Dst: prefixOf(r.Dst), Gw: addrOf(r.Gw), LinkIndex: r.LinkIndex,
-		OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, Protocol: uint8(r.Protocol), Src: addrOf(r.Src),
+		OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, Protocol: uint8(r.Protocol), Metric: uint32(r.Priority),
+		Src: addrOf(r.Src),
 	}
 }
 
@@ -111,16 +112,16 @@ func (d *Dataplane) Routes(f dataplane.Family) ([]dataplane.Route, error) {
 // ReplaceRoute adds or replaces a main-table route.
 func (d *Dataplane) ReplaceRoute(r dataplane.Route) error {
 	if err := d.req.route(false, r); err != nil {
-		return fmt.Errorf("replace route %s via %s dev %d: %w", r.Dst, r.Gw, r.LinkIndex, err)
+		return fmt.Errorf("replace route %s via %s dev %d metric %d: %w", r.Dst, r.Gw, r.LinkIndex, r.Metric, err)
 	}
 	return nil
 }
 
-// DelRoute deletes the main-table route matching Dst, LinkIndex and
-// Protocol (whatever its gateway); a missing one is not an error.
+// DelRoute deletes the main-table route matching Dst, LinkIndex, Protocol
+// and Metric (whatever its gateway); a missing one is not an error.
 func (d *Dataplane) DelRoute(r dataplane.Route) error {
 	if err := d.req.route(true, r); err != nil && !gone(err) {
-		return fmt.Errorf("delete route %s dev %d: %w", r.Dst, r.LinkIndex, err)
+		return fmt.Errorf("delete route %s dev %d metric %d: %w", r.Dst, r.LinkIndex, r.Metric, err)
 	}
 	return nil
 }

@@ -191,6 +191,10 @@ func routeUpdate(del bool, data []byte) (dataplane.Update, bool) {
 			if len(v) >= 4 {
 				r.LinkIndex = int(int32(binary.NativeEndian.Uint32(v)))
 			}
+		case unix.RTA_PRIORITY:
+			if len(v) >= 4 {
+				r.Metric = binary.NativeEndian.Uint32(v)
+			}
 		case unix.RTA_TABLE:
 			if len(v) >= 4 {
 				table = binary.NativeEndian.Uint32(v)
