@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -30,6 +31,12 @@ import (
 // the resident size near what it uses (issue 8: under 25 MiB with 5,000
 // peers, 21 MiB of it the binary and runtime) for a few milliseconds of CPU.
 const gcPercent = 25
+
+// weftd serves no profiles, yet the gRPC client links runtime/pprof, which
+// keeps heap profiling on: a sample per 512 KiB allocated, each in a bucket
+// of its own stack in a 1.4 MB table that the samples touch page by page.
+// Off from the first allocation.
+func init() { runtime.MemProfileRate = 0 }
 
 func main() {
 	if os.Getenv("GOGC") == "" {

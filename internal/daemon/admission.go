@@ -59,7 +59,9 @@ func (a *admission) start(ctx context.Context, leases []subnet.Lease) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.adm = subnet.NewAdmitter(a.d.cfg, local)
-	a.report(a.adm.Reset(leases))
+	// Load, not Reset: the backend takes the admitted set whole, so a
+	// delta's events (a copy of every lease) would only be garbage.
+	a.report(a.adm.Load(leases))
 	a.be.SetPeers(a.adm.Admitted())
 	a.d.metrics.setDesired(a.desired)
 }
@@ -69,7 +71,7 @@ func (a *admission) apply(evs []subnet.Event) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := a.adm.Apply(evs)
-	a.report(d)
+	a.report(d.Rejected)
 	if len(d.Events) > 0 {
 		a.be.ApplyEvents(d.Events)
 	}
@@ -85,7 +87,7 @@ func (a *admission) refresh(ctx context.Context) {
 		return
 	}
 	d := a.adm.SetLocal(local)
-	a.report(d)
+	a.report(d.Rejected)
 	if len(d.Events) > 0 {
 		a.be.ApplyEvents(d.Events)
 	}
@@ -117,8 +119,8 @@ func (a *admission) run(ctx context.Context) {
 // report logs each lease rejected anew (once per key and change) and
 // keeps the rejected-leases gauge. Reservations without backend data are
 // admitted (they program nothing) and so stay quiet.
-func (a *admission) report(d subnet.Delta) {
-	for _, r := range d.Rejected {
+func (a *admission) report(rejected []subnet.Rejection) {
+	for _, r := range rejected {
 		a.d.log.WithFields(logrus.Fields{
 			"key": a.d.leaseKey(r.Lease), "reason": string(r.Reason), "detail": r.Detail,
 			"public_ip": r.Lease.Attrs.NodeIP(), "revision": r.Lease.ModRevision,

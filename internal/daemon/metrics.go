@@ -155,13 +155,9 @@ func (a *admission) desired() int {
 	if a.adm == nil {
 		return 0
 	}
-	n := 0
-	for _, l := range a.adm.Admitted() {
-		if len(l.Attrs.BackendData) > 0 || len(l.Attrs.BackendV6Data) > 0 {
-			n++
-		}
-	}
-	return n
+	return a.adm.CountAdmitted(func(l *subnet.Lease) bool {
+		return len(l.Attrs.BackendData) > 0 || len(l.Attrs.BackendV6Data) > 0
+	})
 }
 
 func (m *metrics) observeReconcile(d time.Duration, repairs int, err error) {
