@@ -42,39 +42,13 @@ func flannelStandIn(t *testing.T, c *cluster.Cluster, n *cluster.Node, sn netip.
 	if _, err := cl.Put(ctx, key, value, clientv3.WithLease(grant.ID)); err != nil {
 		t.Fatal(err)
 	}
-	gw := sn.Addr().String()
-	run := func(args ...string) {
-		t.Helper()
-		if _, err := n.Exec(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run("ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", n.IP.String(), "dev", "eth0", "dstport", "8472", "nolearning")
-	run("ip", "link", "set", "flannel.1", "address", mac, "mtu", "1450")
-	run("ip", "addr", "add", gw+"/32", "dev", "flannel.1")
-	run("ip", "link", "set", "flannel.1", "up")
-	run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-	r, err := cl.Get(ctx, c.Prefix()+"/subnets/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range r.Kvs {
-		psn, _, err := subnet.ParseSubnetKey(strings.TrimPrefix(string(kv.Key), c.Prefix()+"/subnets/"))
-		if err != nil || psn == sn {
-			continue
-		}
-		var a subnet.LeaseAttrs
-		if err := json.Unmarshal(kv.Value, &a); err != nil {
-			t.Fatal(err)
-		}
-		d, err := subnet.DecodeVXLANData(a.BackendData)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run("bridge", "fdb", "append", d.VtepMAC.String(), "dev", "flannel.1", "dst", a.PublicIP.String(), "self", "permanent")
-		run("ip", "neigh", "replace", psn.Addr().String(), "lladdr", d.VtepMAC.String(), "dev", "flannel.1", "nud", "permanent")
-		run("ip", "route", "replace", psn.String(), "via", psn.Addr().String(), "dev", "flannel.1", "onlink")
-	}
+	standInDevice(t, ctx, c, cl, n, standInFamily{
+		dev: "flannel.1", own: sn, addr: sn.Addr().String() + "/32", mac: mac, local: n.IP.String(), mtu: "1450",
+		sysctl: "net.ipv4.ip_forward=1", ipFlag: "-4",
+		peer: func(a subnet.LeaseAttrs, psn, _ netip.Prefix) (netip.Prefix, json.RawMessage, netip.Addr) {
+			return psn, a.BackendData, a.PublicIP
+		},
+	})
 	// Exactly what flanneld writes.
 	env := fmt.Sprintf("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=%s/%d\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n", sn.Addr().Next(), sn.Bits())
 	if err := os.WriteFile(n.SubnetFile(), []byte(env), 0o644); err != nil {
@@ -204,5 +178,66 @@ func TestSubnetEnvReadsUnderFlannelRules(t *testing.T) {
 	want := map[string]string{"FLANNEL_NETWORK": "10.244.0.0/16", "FLANNEL_SUBNET": "10.244.3.1/24", "FLANNEL_MTU": "1450", "FLANNEL_IPMASQ": "true"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("flannel reads %v, want %v", got, want)
+	}
+}
+
+// standInFamily is what a flanneld stand-in sets up in one address family.
+type standInFamily struct {
+	dev, addr, mac, local, mtu, sysctl, ipFlag string
+	own                                        netip.Prefix
+	// peer picks a lease's subnet, backend data and public IP in this
+	// family, from its attributes and its key's IPv4 and IPv6 subnets.
+	peer func(a subnet.LeaseAttrs, sn, sn6 netip.Prefix) (netip.Prefix, json.RawMessage, netip.Addr)
+}
+
+// standInDevice does with ip and bridge commands what flanneld does in one
+// family: its VXLAN device with the VTEP MAC and the subnet's address, and
+// an FDB entry, a permanent neighbour and a route for every other lease.
+func standInDevice(t *testing.T, ctx context.Context, c *cluster.Cluster, cl *clientv3.Client, n *cluster.Node, f standInFamily) {
+	t.Helper()
+	run := func(args ...string) {
+		t.Helper()
+		if _, err := n.Exec(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("ip", "link", "add", f.dev, "type", "vxlan", "id", "1", "local", f.local, "dev", "eth0", "dstport", "8472", "nolearning")
+	link := []string{"ip", "link", "set", f.dev, "address", f.mac}
+	if f.mtu != "" {
+		link = append(link, "mtu", f.mtu)
+	}
+	run(link...)
+	addr := []string{"ip", f.ipFlag, "addr", "add", f.addr, "dev", f.dev}
+	if f.ipFlag == "-6" {
+		addr = append(addr, "nodad")
+	}
+	run(addr...)
+	run("ip", "link", "set", f.dev, "up")
+	run("sysctl", "-qw", f.sysctl)
+	r, err := cl.Get(ctx, c.Prefix()+"/subnets/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range r.Kvs {
+		sn, sn6, err := subnet.ParseSubnetKey(strings.TrimPrefix(string(kv.Key), c.Prefix()+"/subnets/"))
+		if err != nil {
+			continue
+		}
+		var a subnet.LeaseAttrs
+		if err := json.Unmarshal(kv.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+		psn, data, public := f.peer(a, sn, sn6)
+		if psn == f.own || !psn.IsValid() {
+			continue
+		}
+		d, err := subnet.DecodeVXLANData(data)
+		if err != nil {
+			t.Fatalf("lease %s: %v", kv.Key, err)
+		}
+		gw := psn.Addr().String()
+		run("bridge", "fdb", "append", d.VtepMAC.String(), "dev", f.dev, "dst", public.String(), "self", "permanent")
+		run("ip", f.ipFlag, "neigh", "replace", gw, "lladdr", d.VtepMAC.String(), "dev", f.dev, "nud", "permanent")
+		run("ip", f.ipFlag, "route", "replace", psn.String(), "via", gw, "dev", f.dev, "onlink")
 	}
 }

@@ -46,39 +46,13 @@ func flannelStandInV6(t *testing.T, c *cluster.Cluster, n *cluster.Node, sn6 net
 	if _, err := cl.Put(ctx, key, value, clientv3.WithLease(grant.ID)); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if _, err := n.Exec(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run("ip", "link", "add", "flannel-v6.1", "type", "vxlan", "id", "1", "local", ip6.String(), "dev", "eth0", "dstport", "8472", "nolearning")
-	run("ip", "link", "set", "flannel-v6.1", "address", mac)
-	run("ip", "-6", "addr", "add", sn6.Addr().String()+"/128", "dev", "flannel-v6.1", "nodad")
-	run("ip", "link", "set", "flannel-v6.1", "up")
-	run("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	r, err := cl.Get(ctx, c.Prefix()+"/subnets/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range r.Kvs {
-		_, psn6, err := subnet.ParseSubnetKey(strings.TrimPrefix(string(kv.Key), c.Prefix()+"/subnets/"))
-		if err != nil || psn6 == sn6 {
-			continue
-		}
-		var a subnet.LeaseAttrs
-		if err := json.Unmarshal(kv.Value, &a); err != nil {
-			t.Fatal(err)
-		}
-		d, err := subnet.DecodeVXLANData(a.BackendV6Data)
-		if err != nil {
-			t.Fatalf("lease %s: %v", kv.Key, err)
-		}
-		gw := psn6.Addr().String()
-		run("bridge", "fdb", "append", d.VtepMAC.String(), "dev", "flannel-v6.1", "dst", a.PublicIPv6.String(), "self", "permanent")
-		run("ip", "-6", "neigh", "replace", gw, "lladdr", d.VtepMAC.String(), "dev", "flannel-v6.1", "nud", "permanent")
-		run("ip", "-6", "route", "replace", psn6.String(), "via", gw, "dev", "flannel-v6.1", "onlink")
-	}
+	standInDevice(t, ctx, c, cl, n, standInFamily{
+		dev: "flannel-v6.1", own: sn6, addr: sn6.Addr().String() + "/128", mac: mac, local: ip6.String(),
+		sysctl: "net.ipv6.conf.all.forwarding=1", ipFlag: "-6",
+		peer: func(a subnet.LeaseAttrs, _, psn6 netip.Prefix) (netip.Prefix, json.RawMessage, netip.Addr) {
+			return psn6, a.BackendV6Data, a.PublicIPv6
+		},
+	})
 	env := fmt.Sprintf("FLANNEL_IPV6_NETWORK=fd00:10:244::/48\nFLANNEL_IPV6_SUBNET=%s/%d\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n", sn6.Addr().Next(), sn6.Bits())
 	if err := os.WriteFile(n.SubnetFile(), []byte(env), 0o644); err != nil {
 		t.Fatal(err)
