@@ -192,6 +192,9 @@ func TestMetricsBuildInfoAndPeersDesired(t *testing.T) {
 	if got, ok := n.metric(series); !ok || got != 1 {
 		t.Errorf("%s = %v (found %t), want 1", series, got, ok)
 	}
+	if _, ok := n.metric("weft_netlink_dump_interruptions_total"); !ok {
+		t.Error("weft_netlink_dump_interruptions_total is not exposed")
+	}
 	if got, ok := n.metric("weft_peers_desired"); !ok || got != 0 {
 		t.Errorf("weft_peers_desired alone = %v (found %t), want 0", got, ok)
 	}

@@ -39,6 +39,7 @@ func (d *daemon) openNode() (*nodeKernel, error) {
 		}
 		return nil, err
 	}
+	d.metrics.setDumpInterruptions(dp.DumpInterruptions)
 	return &nodeKernel{Dataplane: dp, ns: ns}, nil
 }
 

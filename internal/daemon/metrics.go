@@ -32,6 +32,9 @@ type metrics struct {
 	nodeRepairs      *prometheus.CounterVec
 	// desired counts the peers admission admitted; nil until it started.
 	desired atomic.Pointer[func() int]
+	// dumpInterruptions reads the dataplane's count of interrupted (and
+	// retried) netlink dumps; nil until the node's dataplane is open.
+	dumpInterruptions atomic.Pointer[func() uint64]
 }
 
 func newMetrics() *metrics {
@@ -93,6 +96,15 @@ func newMetrics() *metrics {
 		}
 		return 0
 	}))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "weft_netlink_dump_interruptions_total",
+		Help: "Netlink table dumps the kernel interrupted (a table changed during the dump); each was retried. A steady rise means heavy churn on the node's tables.",
+	}, func() float64 {
+		if f := m.dumpInterruptions.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	}))
 	m.reg.MustRegister(m.peers, m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
 		m.configErrors, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -142,6 +154,10 @@ func (m *metrics) registerLease(ls leaseStats, ws watchStats) {
 		}),
 	)
 }
+
+// setDumpInterruptions makes weft_netlink_dump_interruptions_total read f
+// at scrape time.
+func (m *metrics) setDumpInterruptions(f func() uint64) { m.dumpInterruptions.Store(&f) }
 
 // setDesired makes weft_peers_desired read f at scrape time.
 func (m *metrics) setDesired(f func() int) { m.desired.Store(&f) }
