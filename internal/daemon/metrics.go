@@ -80,6 +80,17 @@ func newMetrics() *metrics {
 		Name: "weft_node_repairs_total", Help: "Node state weftd restored after it drifted (forwarding sysctls, subnet.env), by what.",
 	}, []string{"what"})
 	m.reg.MustRegister(m.leasesRejected, m.leaseDefended, m.nodeRepairs)
+	m.registerBuildAndLate()
+	m.reg.MustRegister(m.peers, m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
+		m.configErrors, m.ready,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// registerBuildAndLate registers weft_build_info and the series whose
+// source appears only once weftd runs (admission, the dataplane): they read
+// it through an atomic pointer, 0 until it is set.
+func (m *metrics) registerBuildAndLate() {
 	// Constant labels on a gauge of 1: joined on (instance) it labels any
 	// other series with the build, and count by (version) shows skew.
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -105,10 +116,6 @@ func newMetrics() *metrics {
 		}
 		return 0
 	}))
-	m.reg.MustRegister(m.peers, m.leaseEvents, m.reconcileRuns, m.reconcileErrors, m.reconcileSeconds, m.repairs, m.eventToKernel,
-		m.configErrors, m.ready,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
 }
 
 // leaseStats is where the lease series come from: the Manager counts
