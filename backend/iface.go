@@ -161,15 +161,7 @@ func externalOf(c candidate, q InterfaceQuery) (ExternalInterface, error) {
 	if !q.IPv6 {
 		return ext, nil
 	}
-	ext.IfaceAddrV6 = pick(c.link.Addrs, c.addr, false)
-	if !ext.IfaceAddrV6.IsValid() {
-		return ext, fmt.Errorf("%s (%s): no global IPv6 address", c.link.Name, c.reason)
-	}
-	ext.PublicIPv6 = ext.IfaceAddrV6
-	if q.PublicIPv6.IsValid() {
-		ext.PublicIPv6 = q.PublicIPv6
-	}
-	return ext, nil
+	return withIPv6(ext, c, q, "")
 }
 
 // pick returns matched if it is of the family, else the link's first
@@ -218,9 +210,15 @@ func linkWithAddr(links []dataplane.Link, a netip.Addr) (dataplane.Link, bool) {
 // externalV6 completes ext for an IPv6-only network: an IPv6 address is
 // required, no IPv4 one is looked for.
 func externalV6(ext ExternalInterface, c candidate, q InterfaceQuery) (ExternalInterface, error) {
+	return withIPv6(ext, c, q, " (the network is IPv6-only)")
+}
+
+// withIPv6 fills in the candidate's IPv6 address and the public IPv6
+// (--public-ipv6, else that address); why is added to the error.
+func withIPv6(ext ExternalInterface, c candidate, q InterfaceQuery, why string) (ExternalInterface, error) {
 	ext.IfaceAddrV6 = pick(c.link.Addrs, c.addr, false)
 	if !ext.IfaceAddrV6.IsValid() {
-		return ext, fmt.Errorf("%s (%s): no global IPv6 address (the network is IPv6-only)", c.link.Name, c.reason)
+		return ext, fmt.Errorf("%s (%s): no global IPv6 address%s", c.link.Name, c.reason, why)
 	}
 	ext.PublicIPv6 = ext.IfaceAddrV6
 	if q.PublicIPv6.IsValid() {
