@@ -19,9 +19,10 @@ import (
 // Calico #3145, which turns offload off below 5.7 too).
 const fixedMajor, fixedMinor = 5, 7
 
-// checksumBuggy reports whether a kernel release (uname -r) predates the
-// fix; ok is false when the release cannot be parsed.
-func checksumBuggy(release string) (buggy, ok bool) {
+// ChecksumBuggy reports whether a kernel release (uname -r) predates the
+// fix; ok is false when the release cannot be parsed. weftctl doctor judges
+// the device by the same reading.
+func ChecksumBuggy(release string) (buggy, ok bool) {
 	major, minor, ok := parseRelease(release)
 	if !ok {
 		return false, false
@@ -62,7 +63,7 @@ func checksumPolicy(mode, release string) (on, enforce bool) {
 	case subnet.OffloadOff:
 		return false, true
 	}
-	if buggy, ok := checksumBuggy(release); ok && buggy {
+	if buggy, ok := ChecksumBuggy(release); ok && buggy {
 		return false, true
 	}
 	return true, false

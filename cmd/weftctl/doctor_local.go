@@ -233,7 +233,7 @@ func (v *nodeView) checkRPFilter(entryFindings []finding) {
 func (v *nodeView) checkChecksum() {
 	mode := v.cfg.Backend.TxChecksumOffload
 	release := kernelRelease()
-	buggy := kernelBefore(release, 5, 7)
+	buggy, _ := vxlan.ChecksumBuggy(release)
 	var want bool
 	switch {
 	case mode == subnet.OffloadOn:
@@ -273,29 +273,6 @@ func kernelRelease() string {
 		return ""
 	}
 	return unix.ByteSliceToString(u.Release[:])
-}
-
-// kernelBefore reports whether a release ("5.4.0-42-generic") is older
-// than major.minor; an unreadable release is not. The same reading as
-// backend/vxlan's checksum policy.
-func kernelBefore(release string, major, minor int) bool {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	maj, err := strconv.Atoi(parts[0])
-	if err != nil {
-		return false
-	}
-	digits := strings.IndexFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' })
-	if digits >= 0 {
-		parts[1] = parts[1][:digits]
-	}
-	mnr, err := strconv.Atoi(parts[1])
-	if err != nil {
-		return false
-	}
-	return maj < major || (maj == major && mnr < minor)
 }
 
 // checkConfigChanged reports a config in etcd that weftd has not applied:
