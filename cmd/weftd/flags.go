@@ -18,6 +18,7 @@ import (
 
 	"github.com/weft-net/weft/internal/cliflag"
 	"github.com/weft-net/weft/internal/daemon"
+	"github.com/weft-net/weft/subnet"
 	"github.com/weft-net/weft/subnet/subnetenv"
 )
 
@@ -281,11 +282,9 @@ func (c *cli) finish() error {
 		return err
 	}
 	o.Etcd, o.EtcdPrefix = c.etcd.ClientConfig(), c.etcd.Prefix
-	o.RenewMargin = time.Duration(c.renewMinutes) * time.Minute
-	if o.RenewMargin >= o.LeaseTTL {
-		// flanneld's default margin (60 min) with a short TTL: warn at a fifth of the TTL instead.
-		o.RenewMargin = o.LeaseTTL / 5
-	}
+	// flanneld's default margin (60 min) with a short TTL is fitted to the
+	// TTL as weftctl doctor fits it.
+	o.RenewMargin = subnet.EffectiveRenewMargin(time.Duration(c.renewMinutes)*time.Minute, o.LeaseTTL)
 	if c.healthzPort > 0 {
 		o.HealthzAddr = netip.AddrPortFrom(c.healthzIP, uint16(c.healthzPort)).String()
 	}
