@@ -148,12 +148,11 @@ func (d *differ) flush() bool {
 // destinations the plan does not want.
 func (d *differ) staleRoutes() []dataplane.Route {
 	var gone []dataplane.Route
-	for dst, rs := range d.have.routes {
-		if _, planned := d.p.peers[dst]; !planned {
-			gone = append(gone, rs...)
+	for _, r := range d.have.routes { // sorted
+		if _, planned := d.p.peers[r.Dst]; !planned {
+			gone = append(gone, r)
 		}
 	}
-	slices.SortFunc(gone, compareRoutes)
 	return gone
 }
 
@@ -166,7 +165,7 @@ func (d *differ) staleRoutes() []dataplane.Route {
 func (d *differ) displaced(e *peerEntries) {
 	w := e.Route
 	start := len(d.buf)
-	for _, r := range d.have.routes[w.Dst] {
+	for _, r := range d.have.routesTo(w.Dst) {
 		if r != w && (r.LinkIndex != w.LinkIndex || r.Protocol != w.Protocol || r.Metric != w.Metric) {
 			d.buf = append(d.buf, Op{Kind: OpDelRoute, Route: r})
 		}
@@ -192,7 +191,7 @@ func (d *differ) chunk(keys []netip.Prefix) {
 		}
 	}
 	for i := range d.ents {
-		if e := &d.ents[i]; !e.Direct && d.have.neighs[neighKeyOf(e.Neigh)] != e.Neigh {
+		if e := &d.ents[i]; !e.Direct && !d.have.hasNeigh(e.Neigh) {
 			d.buf = append(d.buf, Op{Kind: OpSetNeigh, Neigh: e.Neigh, FDB: e.FDB, Route: e.Route})
 		}
 	}
@@ -218,7 +217,7 @@ func (d *differ) setFDBOf(e *peerEntries) {
 		return
 	}
 	d.buf = append(d.buf, Op{Kind: OpSetFDB, FDB: e.FDB, Neigh: e.Neigh, Route: e.Route})
-	if _, wrong := d.have.fdb[k]; wrong || d.p.fdb[k].refs > 1 {
+	if wrong := len(d.have.fdbOf(k)) > 0; wrong || d.p.fdb[k].refs > 1 {
 		if d.setFDB == nil {
 			d.setFDB = map[fdbKey]bool{}
 		}
@@ -231,11 +230,12 @@ func (d *differ) setFDBOf(e *peerEntries) {
 // peers uses: a shared MAC whose deciding lease went.
 func (d *differ) movedFDB() {
 	var fix []dataplane.FDBEntry
-	for k, e := range d.have.fdb {
+	d.have.eachFDBKey(func(e dataplane.FDBEntry, _ []dataplane.FDBEntry) {
+		k := fdbKeyOf(e)
 		if want, ok := d.p.fdbEntry(k); ok && want != e && !d.setFDB[k] && !d.have.hasFDB(want) {
 			fix = append(fix, want)
 		}
-	}
+	})
 	slices.SortFunc(fix, compareFDB)
 	for _, e := range fix {
 		d.buf = append(d.buf, Op{Kind: OpSetFDB, FDB: e})
@@ -247,22 +247,23 @@ func (d *differ) movedFDB() {
 // (until then, setting the planned one replaces the entry).
 func (d *differ) staleEntries() {
 	var neighs []dataplane.Neigh
-	for k, n := range d.have.neighs {
-		if _, _, ok := d.p.peerByGw(k.Link, k.IP); !ok {
+	for _, n := range d.have.neighs {
+		if _, _, ok := d.p.peerByGw(n.LinkIndex, n.IP); !ok {
 			neighs = append(neighs, n)
 		}
 	}
 	var fdb []dataplane.FDBEntry
-	for k, e := range d.have.fdb {
-		if want, ok := d.p.fdbEntry(k); !ok || (e != want && d.have.hasFDB(want)) {
+	d.have.eachFDBKey(func(e dataplane.FDBEntry, more []dataplane.FDBEntry) {
+		want, ok := d.p.fdbEntry(fdbKeyOf(e))
+		if !ok || (e != want && d.have.hasFDB(want)) {
 			fdb = append(fdb, e)
 		}
-	}
-	for _, e := range d.have.fdbMore {
-		if want, ok := d.p.fdbEntry(fdbKeyOf(e)); !ok || e != want {
-			fdb = append(fdb, e)
+		for _, e := range more {
+			if !ok || e != want {
+				fdb = append(fdb, e)
+			}
 		}
-	}
+	})
 	slices.SortFunc(neighs, compareNeighs)
 	slices.SortFunc(fdb, compareFDB)
 	for _, n := range neighs {

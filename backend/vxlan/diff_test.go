@@ -31,11 +31,12 @@ func stateOfPlan(p *plan) *state {
 	for _, k := range p.sortedKeys() {
 		e, _ := p.want(k)
 		if !e.Direct {
-			s.neighs[neighKeyOf(e.Neigh)] = e.Neigh
-			s.fdb[fdbKeyOf(e.FDB)] = e.FDB
+			s.addNeigh(e.Neigh)
+			s.addFDB(e.FDB)
 		}
-		s.routes[k] = []dataplane.Route{e.Route}
+		s.addRoute(e.Route)
 	}
+	s.index()
 	return s
 }
 
@@ -63,7 +64,8 @@ func TestDiff(t *testing.T) {
 	foreign := dataplane.Route{Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: netip.MustParseAddr("10.244.2.0"),
 		LinkIndex: 10, OnLink: true, Protocol: dataplane.RTProtoBoot}
 	withForeign := stateOfPlan(planOf(t, p2))
-	withForeign.routes[foreign.Dst] = append(withForeign.routes[foreign.Dst], foreign)
+	withForeign.addRoute(foreign)
+	withForeign.index()
 	tests := []struct {
 		name     string
 		desired  *plan

@@ -125,7 +125,7 @@ func (ls *loopState) learn(keys []netip.Prefix, have *state) (lost int) {
 		}
 		e := ls.entries(k, p)
 		var bits peerBits
-		if !p.direct && have.neighs[neighKeyOf(e.Neigh)] == e.Neigh {
+		if !p.direct && have.hasNeigh(e.Neigh) {
 			bits |= hasNeigh
 		}
 		if have.hasRoute(e.Route) {
@@ -178,20 +178,20 @@ func (ls *loopState) applied(op Op) {
 }
 
 // heldInto adds to s the entries of a planned peer the kernel holds, as
-// far as the backend knows.
+// far as the backend knows (s.index before use).
 func (ls *loopState) heldInto(s *state, key netip.Prefix, p peer) {
 	e := ls.entries(key, p)
 	if !p.direct {
 		if p.bits&hasNeigh != 0 {
-			s.neighs[neighKeyOf(e.Neigh)] = e.Neigh
+			s.addNeigh(e.Neigh)
 		}
 		k := fdbKeyOf(e.FDB)
 		if f := ls.fdb[k]; f.has {
-			s.fdb[k] = dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst}
+			s.addFDB(dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC, Dst: f.dst})
 		}
 	}
 	if p.bits&hasRoute != 0 {
-		s.routes[key] = []dataplane.Route{e.Route}
+		s.addRoute(e.Route)
 	}
 }
 

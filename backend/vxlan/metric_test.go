@@ -76,7 +76,7 @@ func TestDiffSwitchOver(t *testing.T) {
 	kernel := Tables{}
 	for _, k := range p.sortedKeys() {
 		if k != p2.Subnet && k != p3.Subnet && k != p5.Subnet { // these hold only older forms
-			kernel.Routes = append(kernel.Routes, have.routes[k]...)
+			kernel.Routes = append(kernel.Routes, have.routesTo(k)...)
 		}
 	}
 	kernel.Routes = append(kernel.Routes,
@@ -87,12 +87,8 @@ func TestDiffSwitchOver(t *testing.T) {
 		oldForm("10.244.9.0/24", "10.244.9.0", 10, true, RouteProtocol),         // older weftd, peer gone
 		oldForm("10.244.8.0/24", "198.18.0.8", 2, false, dataplane.RTProtoBoot), // someone's route on the underlay
 		oldForm("10.99.0.0/16", "198.18.0.254", 2, false, 4))                    // someone else's
-	for _, n := range have.neighs {
-		kernel.Neighs = append(kernel.Neighs, n)
-	}
-	for _, e := range have.fdb {
-		kernel.FDB = append(kernel.FDB, e)
-	}
+	kernel.Neighs = append(kernel.Neighs, have.neighs...)
+	kernel.FDB = append(kernel.FDB, have.fdb...)
 	ops, _ := Check(l, []subnet.Lease{p2, p3, p4, p5}, kernel)
 	want := []string{
 		"del route 10.244.9.0/24 dev 10 proto 87",

@@ -134,7 +134,7 @@ func (b *Backend) reconcileFull(ls *loopState) (int, error) {
 	if err != nil {
 		return repairs, errors.Join(devErr, err)
 	}
-	have := stateOf(ls.local, t)
+	have := stateFrom(ls.local, t)
 	keys := ls.sortedKeys()
 	repairs += ls.learn(keys, have)
 	ls.own = newOwnDeletes()
@@ -212,6 +212,7 @@ func (b *Backend) replan(ls *loopState, prev Local) {
 // it makes no dump, so its work is proportional to the change, not to the
 // number of peers. It returns how many operations succeeded.
 func (b *Backend) program(ls *loopState, keys []netip.Prefix, have *state) (int, error) {
+	have.index()
 	ls.learn(keys, have)
 	a := newApplier(b.dp, ls.applied)
 	for ops := range diff(&ls.plan, keys, have) {

@@ -4,6 +4,7 @@
 package vxlan
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -37,13 +38,20 @@ type Tables struct {
 // state is the kernel side of a diff: what the kernel holds of the
 // entries weft owns (from a dump), or what the backend believes it holds
 // of some peers' entries (between dumps).
+//
+// The entries are kept in sorted slices, looked up by binary search: a
+// full reconcile holds the state of every peer next to the plan and the
+// admitter's leases, at weftd's peak memory, and maps cost two to three
+// times the entries (10,000 peers: 4.2 MB of maps against 1.8 MB of
+// slices, which are the dump's own arrays). Add entries with the add
+// methods, then call index before any lookup.
 type state struct {
-	neighs map[neighKey]dataplane.Neigh
-	fdb    map[fdbKey]dataplane.FDBEntry
-	// fdbMore are further destinations of a MAC that fdb already holds
-	// (`bridge fdb append` adds them; weft never does).
-	fdbMore []dataplane.FDBEntry
-	routes  map[netip.Prefix][]dataplane.Route // more than one per destination: another owner or metric
+	neighs []dataplane.Neigh // sorted by compareNeighs; the kernel keeps one per link and IP
+	// fdb is sorted by link and MAC, in dump order within a MAC: a MAC's
+	// first entry is the one `bridge fdb replace` changes, the others are
+	// further destinations (`bridge fdb append` adds them; weft never does).
+	fdb    []dataplane.FDBEntry
+	routes []dataplane.Route // sorted by compareRoutes (destination first); another owner's or metric too
 	// leftovers are flanneld's DirectRouting routes (`subnet via PublicIP`
 	// on the underlay, protocol boot): weft's to replace only for a planned
 	// peer whose public IP they route through (as admission sees them),
@@ -51,42 +59,51 @@ type state struct {
 	leftovers map[netip.Prefix][]dataplane.Route
 }
 
-func newState() *state {
-	return &state{neighs: map[neighKey]dataplane.Neigh{}, fdb: map[fdbKey]dataplane.FDBEntry{},
-		routes: map[netip.Prefix][]dataplane.Route{}}
+func newState() *state { return &state{} }
+
+func (s *state) addNeigh(n dataplane.Neigh)  { s.neighs = append(s.neighs, n) }
+func (s *state) addFDB(e dataplane.FDBEntry) { s.fdb = append(s.fdb, e) }
+func (s *state) addRoute(r dataplane.Route)  { s.routes = append(s.routes, r) }
+func compareFDBKeys(a, b dataplane.FDBEntry) int {
+	return cmp.Or(cmp.Compare(a.LinkIndex, b.LinkIndex), slices.Compare(a.MAC[:], b.MAC[:]))
+}
+
+// index sorts what the add methods added, for the lookups.
+func (s *state) index() {
+	slices.SortFunc(s.neighs, compareNeighs)
+	slices.SortStableFunc(s.fdb, compareFDBKeys)
+	slices.SortFunc(s.routes, compareRoutes)
+	// Peers sharing a VTEP MAC add its entry once each.
+	s.neighs, s.fdb, s.routes = slices.Compact(s.neighs), slices.Compact(s.fdb), slices.Compact(s.routes)
 }
 
 // stateOf keeps of a dump what weft owns and so may change: the neighbour
-// and FDB entries on its devices, and the routes it owns (owned).
+// and FDB entries on its devices, and the routes it owns (owned). The
+// dump's slices are left as they were.
 func stateOf(l Local, t Tables) *state {
+	return stateFrom(l, Tables{Neighs: slices.Clone(t.Neighs), FDB: slices.Clone(t.FDB), Routes: slices.Clone(t.Routes)})
+}
+
+// stateFrom is stateOf for a caller that is done with the dump: it keeps
+// what it needs in the dump's own arrays.
+func stateFrom(l Local, t Tables) *state {
 	s := newState()
-	for _, n := range t.Neighs {
-		if isDev(l, n.LinkIndex) {
-			s.neighs[neighKeyOf(n)] = n
-		}
-	}
-	for _, e := range t.FDB {
-		if !isDev(l, e.LinkIndex) {
-			continue
-		}
-		if _, ok := s.fdb[fdbKeyOf(e)]; ok {
-			s.fdbMore = append(s.fdbMore, e)
-		} else {
-			s.fdb[fdbKeyOf(e)] = e
-		}
-	}
-	for _, r := range t.Routes {
-		r.Src = netip.Addr{}
-		switch {
-		case owned(l, r):
-			s.routes[r.Dst] = append(s.routes[r.Dst], r)
-		case leftover(l, r):
+	s.neighs = slices.DeleteFunc(t.Neighs, func(n dataplane.Neigh) bool { return !isDev(l, n.LinkIndex) })
+	s.fdb = slices.DeleteFunc(t.FDB, func(e dataplane.FDBEntry) bool { return !isDev(l, e.LinkIndex) })
+	s.routes = slices.DeleteFunc(t.Routes, func(r dataplane.Route) bool {
+		if leftover(l, r) && !owned(l, r) {
 			if s.leftovers == nil {
 				s.leftovers = map[netip.Prefix][]dataplane.Route{}
 			}
+			r.Src = netip.Addr{}
 			s.leftovers[r.Dst] = append(s.leftovers[r.Dst], r)
 		}
+		return !owned(l, r)
+	})
+	for i := range s.routes {
+		s.routes[i].Src = netip.Addr{}
 	}
+	s.index()
 	return s
 }
 
@@ -107,10 +124,59 @@ func isDev(l Local, index int) bool {
 	return index != 0 && (index == l.Dev4 || index == l.Dev6)
 }
 
+// neigh returns the neighbour entry held for k.
+func (s *state) neigh(k neighKey) (dataplane.Neigh, bool) {
+	i, ok := slices.BinarySearchFunc(s.neighs, k, func(n dataplane.Neigh, k neighKey) int {
+		return cmp.Or(cmp.Compare(n.LinkIndex, k.Link), n.IP.Compare(k.IP))
+	})
+	if !ok {
+		return dataplane.Neigh{}, false
+	}
+	return s.neighs[i], true
+}
+
+func (s *state) hasNeigh(n dataplane.Neigh) bool {
+	got, ok := s.neigh(neighKeyOf(n))
+	return ok && got == n
+}
+
+// fdbOf returns the entries held for a MAC on a link, the first one first.
+func (s *state) fdbOf(k fdbKey) []dataplane.FDBEntry {
+	probe := dataplane.FDBEntry{LinkIndex: k.Link, MAC: k.MAC}
+	i, _ := slices.BinarySearchFunc(s.fdb, probe, compareFDBKeys)
+	j := i
+	for j < len(s.fdb) && compareFDBKeys(s.fdb[j], probe) == 0 {
+		j++
+	}
+	return s.fdb[i:j]
+}
+
 func (s *state) hasFDB(e dataplane.FDBEntry) bool {
-	return s.fdb[fdbKeyOf(e)] == e || (len(s.fdbMore) > 0 && slices.Contains(s.fdbMore, e))
+	return slices.Contains(s.fdbOf(fdbKeyOf(e)), e)
+}
+
+// eachFDBKey calls f with the entries of each MAC held, the first one first.
+func (s *state) eachFDBKey(f func(first dataplane.FDBEntry, more []dataplane.FDBEntry)) {
+	for i := 0; i < len(s.fdb); {
+		j := i + 1
+		for j < len(s.fdb) && compareFDBKeys(s.fdb[j], s.fdb[i]) == 0 {
+			j++
+		}
+		f(s.fdb[i], s.fdb[i+1:j])
+		i = j
+	}
+}
+
+// routesTo returns the routes held to dst.
+func (s *state) routesTo(dst netip.Prefix) []dataplane.Route {
+	i, _ := slices.BinarySearchFunc(s.routes, dst, func(r dataplane.Route, dst netip.Prefix) int { return comparePrefixes(r.Dst, dst) })
+	j := i
+	for j < len(s.routes) && s.routes[j].Dst == dst {
+		j++
+	}
+	return s.routes[i:j]
 }
 
 func (s *state) hasRoute(r dataplane.Route) bool {
-	return slices.Contains(s.routes[r.Dst], r)
+	return slices.Contains(s.routesTo(r.Dst), r)
 }

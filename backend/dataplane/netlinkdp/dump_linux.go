@@ -27,11 +27,11 @@ type dumper interface {
 	LinkList() ([]netlink.Link, error)
 	LinkByName(name string) (netlink.Link, error)
 	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)
-	NeighList(linkIndex, family int) ([]netlink.Neigh, error)
+	NeighListIter(linkIndex, family int, f func(*netlink.Neigh) bool) error
 	RouteListFilteredIter(family int, filter *netlink.Route, mask uint64, f func(netlink.Route) bool) error
 }
 
-var _ dumper = (*netlink.Handle)(nil)
+var _ dumper = (*handleDumper)(nil)
 
 // retryDump runs one dump until the kernel completes it uninterrupted, at
 // most maxDumpAttempts times, and counts the interruptions on d.
@@ -80,15 +80,21 @@ func (d *Dataplane) listAddrs(link netlink.Link) ([]netlink.Addr, error) {
 	})
 }
 
-// listNeighs lists the neighbour entries of a link (family AF_INET or
-// AF_INET6), or its FDB entries (AF_BRIDGE).
-func (d *Dataplane) listNeighs(index, family int) ([]netlink.Neigh, error) {
+// eachNeigh passes the neighbour entries of a link (family AF_INET or
+// AF_INET6), or its FDB entries (AF_BRIDGE), to add, which folds them into
+// a result that starts from the zero value on every attempt.
+func eachNeigh[T any](d *Dataplane, index, family int, add func(acc T, n *netlink.Neigh) T) (T, error) {
 	name := familyName(family) + " neighbours"
 	if family == unix.AF_BRIDGE {
 		name = "fdb"
 	}
-	return retryDump(d, name, func() ([]netlink.Neigh, error) {
-		return d.dump.NeighList(index, family)
+	return retryDump(d, name, func() (T, error) {
+		var acc T
+		err := d.dump.NeighListIter(index, family, func(n *netlink.Neigh) bool {
+			acc = add(acc, n)
+			return true
+		})
+		return acc, err
 	})
 }
 

@@ -55,15 +55,14 @@ func (t *tables) AddrList(link netlink.Link, _ int) ([]netlink.Addr, error) {
 	return out, nil
 }
 
-func (t *tables) NeighList(index, family int) ([]netlink.Neigh, error) {
+func (t *tables) NeighListIter(index, family int, f func(*netlink.Neigh) bool) error {
 	t.calls++
-	var out []netlink.Neigh
-	for _, n := range t.neighs {
-		if n.LinkIndex == index && n.Family == family {
-			out = append(out, n)
+	for i := range t.neighs {
+		if n := t.neighs[i]; n.LinkIndex == index && n.Family == family && !f(&n) {
+			break
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (t *tables) RouteListFilteredIter(family int, _ *netlink.Route, _ uint64, f func(netlink.Route) bool) error {

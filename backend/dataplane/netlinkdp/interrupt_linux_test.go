@@ -95,12 +95,29 @@ func (in *interrupter) AddrList(link netlink.Link, family int) ([]netlink.Addr, 
 	return as, err
 }
 
-func (in *interrupter) NeighList(index, family int) ([]netlink.Neigh, error) {
-	ns, err := in.next.NeighList(index, family)
+// NeighListIter passes the first half of the entries and a stale one to f
+// before reporting the interruption, as the kernel dumper does with what
+// it has read.
+func (in *interrupter) NeighListIter(index, family int, f func(*netlink.Neigh) bool) error {
+	var all []netlink.Neigh
+	err := in.next.NeighListIter(index, family, func(n *netlink.Neigh) bool {
+		all = append(all, *n)
+		return true
+	})
 	if err == nil && in.interrupt(fmt.Sprintf("neigh %d %d", index, family)) {
-		return partial(ns, staleNeigh(index)), netlink.ErrDumpInterrupted
+		stale := staleNeigh(index)
+		stale.Family = family
+		if family == unix.AF_BRIDGE {
+			stale.IP = staleIP // an FDB entry's destination
+		}
+		all, err = partial(all, stale), netlink.ErrDumpInterrupted
 	}
-	return ns, err
+	for i := range all {
+		if !f(&all[i]) {
+			break
+		}
+	}
+	return err
 }
 
 // RouteListFilteredIter passes the first half of the routes and a stale

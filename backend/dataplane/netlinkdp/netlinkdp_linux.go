@@ -29,12 +29,14 @@ const DefaultReceiveBuffer = 8 << 20
 // Dataplane programs one network namespace over netlink. Build it with New;
 // the zero value is not usable. Close releases its sockets.
 type Dataplane struct {
-	h     *netlink.Handle
-	dump  dumper         // h, but for tests; read tables only through retryDump
-	ns    netns.NsHandle // our own duplicate of the caller's handle
-	ioctl *nl.NetlinkSocket
-	req   *reqConn // neighbour, FDB and route changes
-	log   logrus.FieldLogger
+	h    *netlink.Handle
+	dump dumper // dumpSock, but for tests; read tables only through retryDump
+	// dumpSock is the kernel's dumper, closed with the Dataplane.
+	dumpSock *handleDumper
+	ns       netns.NsHandle // our own duplicate of the caller's handle
+	ioctl    *nl.NetlinkSocket
+	req      *reqConn // neighbour, FDB and route changes
+	log      logrus.FieldLogger
 	// interrupted counts dumps the kernel reported interrupted.
 	interrupted atomic.Uint64
 	// ReceiveBuffer is the notification socket buffer size in bytes; set
@@ -72,12 +74,21 @@ func New(ns netns.NsHandle, log logrus.FieldLogger) (*Dataplane, error) {
 		_ = own.Close()
 		return nil, fmt.Errorf("open netlink request socket: %w", err)
 	}
-	return &Dataplane{h: h, dump: h, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
+	dump, err := newHandleDumper(h, own)
+	if err != nil {
+		_ = req.close()
+		s.Close()
+		h.Close()
+		_ = own.Close()
+		return nil, err
+	}
+	return &Dataplane{h: h, dump: dump, dumpSock: dump, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
 }
 
 // Close releases the sockets and the namespace handle.
 func (d *Dataplane) Close() error {
 	d.h.Close()
+	d.dumpSock.close()
 	d.ioctl.Close()
 	err := d.req.close()
 	if d.ns.IsOpen() {

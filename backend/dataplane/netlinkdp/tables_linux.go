@@ -25,15 +25,16 @@ func fdbOf(n *netlink.Neigh) dataplane.FDBEntry {
 func (d *Dataplane) Neighs(index int) ([]dataplane.Neigh, error) {
 	var out []dataplane.Neigh
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		ns, err := d.listNeighs(index, fam)
+		ns, err := eachNeigh(d, index, fam, func(acc []dataplane.Neigh, n *netlink.Neigh) []dataplane.Neigh {
+			if n.State&netlink.NUD_PERMANENT != 0 {
+				acc = append(acc, neighOf(n))
+			}
+			return acc
+		})
 		if err != nil {
 			return nil, fmt.Errorf("list neighbours of link %d: %w", index, err)
 		}
-		for i := range ns {
-			if ns[i].State&netlink.NUD_PERMANENT != 0 {
-				out = append(out, neighOf(&ns[i]))
-			}
-		}
+		out = append(out, ns...)
 	}
 	return out, nil
 }
@@ -56,15 +57,14 @@ func (d *Dataplane) DelNeigh(n dataplane.Neigh) error {
 
 // FDB lists the entries with a remote destination of a VXLAN link.
 func (d *Dataplane) FDB(index int) ([]dataplane.FDBEntry, error) {
-	ns, err := d.listNeighs(index, unix.AF_BRIDGE)
+	out, err := eachNeigh(d, index, unix.AF_BRIDGE, func(acc []dataplane.FDBEntry, n *netlink.Neigh) []dataplane.FDBEntry {
+		if n.IP != nil && n.LinkIndex == index {
+			acc = append(acc, fdbOf(n))
+		}
+		return acc
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list fdb of link %d: %w", index, err)
-	}
-	var out []dataplane.FDBEntry
-	for i := range ns {
-		if ns[i].IP != nil && ns[i].LinkIndex == index {
-			out = append(out, fdbOf(&ns[i]))
-		}
 	}
 	return out, nil
 }
