@@ -6,9 +6,12 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/weft-net/weft/internal/cluster"
 )
 
 // Result is one scenario's measurements.
@@ -111,6 +114,7 @@ func (f *Fleet) RunScenario(ctx context.Context, s Scenario) Result {
 		r.Fail("%v", err)
 	}
 	res.ConvergeSeconds, res.ConvergeFrom = at.Sub(r.ref).Seconds(), r.refName
+	f.checkMembers(ctx, r)
 	after := f.snapshot()
 	// One more second of traffic on the converged fleet: a late loss
 	// (a flush after convergence) shows too.
@@ -125,11 +129,52 @@ func (f *Fleet) RunScenario(ctx context.Context, s Scenario) Result {
 			r.Fail("established pair %s->%s lost %d of %d packets (max gap %.0f ms)", p.Src, p.Dst, p.Lost, p.Sent, p.MaxGapMS)
 		}
 	}
+	// Restore the fleet after a scenario that failed half-way.
+	if err := f.each(f.Members(), func(n *cluster.Node) error {
+		if n.WeftdPID() != 0 {
+			return nil
+		}
+		f.dropPod(n)
+		if err := n.StartWeftd(); err != nil {
+			return err
+		}
+		return n.WaitReady(ctx)
+	}); err != nil {
+		r.Fail("restore weftd: %v", err)
+	}
 	if err := f.AddPods(ctx); err != nil {
 		r.Fail("restore pods: %v", err)
 	}
 	res.Pass = len(res.Failures) == 0
 	return res
+}
+
+// checkMembers fails the run unless every member's weftd runs and holds
+// the lease its subnet.env names: a scenario must not cost a node its
+// daemon or its subnet.
+func (f *Fleet) checkMembers(ctx context.Context, r *Run) {
+	v, err := f.readEtcd(ctx)
+	if err != nil {
+		r.Fail("members: %v", err)
+		return
+	}
+	held := map[netip.Addr]netip.Prefix{}
+	for _, l := range v.leases {
+		held[l.Attrs.PublicIP] = l.Subnet
+	}
+	for _, n := range f.Members() {
+		if n.WeftdPID() == 0 {
+			r.Fail("%s: weftd is not running", n.Name)
+			continue
+		}
+		sn, err := subnetOf(n)
+		switch {
+		case err != nil:
+			r.Fail("%v", err)
+		case held[n.IP] != sn:
+			r.Fail("%s: subnet.env names %s, etcd holds %v for %s", n.Name, sn, held[n.IP], n.IP)
+		}
+	}
 }
 
 func summarize(pairs []PairResult) ProbeSummary {

@@ -86,6 +86,7 @@ func joinLeave() Scenario {
 				}
 				joins, leaves = append(joins, jd), append(leaves, ld)
 			}
+			r.ConvergeFrom("last leave", time.Now())
 			slices.Sort(joins)
 			slices.Sort(leaves)
 			r.Figure("joins", float64(len(joins)))
@@ -151,6 +152,7 @@ func leaderKilled() Scenario {
 				r.Fail("no new leader: %v", err)
 			}
 			time.Sleep(max(0, f.Cfg.LeaderDown-time.Since(t0)))
+			r.ConvergeFrom("member restart", time.Now())
 			return m.Start()
 		},
 	}
@@ -242,6 +244,7 @@ func compactDefrag() Scenario {
 			r.Figure("compacted_revision", float64(rev))
 			time.Sleep(3 * time.Second)
 			events, err := ch.stop(ctx)
+			r.ConvergeFrom("churn stopped", time.Now())
 			r.Figure("churn_events", float64(events))
 			return errors.Join(cerr, err)
 		},

@@ -157,6 +157,12 @@ func (n *Node) Reboot() error {
 		p.closeNS()
 	}
 	c := n.c
+	// Deleting the bridge-side end removes the pair at once; a deleted
+	// namespace's devices go later, in the kernel's cleanup work, and the
+	// name would still be taken when the node is attached again.
+	if _, err := netns.Exec(c.Underlay, "ip", "link", "del", "v-"+n.Name); err != nil {
+		return fmt.Errorf("node %s: reboot: %w", n.Name, err)
+	}
 	if err := netns.Delete(n.NS); err != nil {
 		return fmt.Errorf("node %s: reboot: %w", n.Name, err)
 	}
