@@ -112,3 +112,13 @@ func (r Report) Table() string {
 	}
 	return b.String()
 }
+
+// ScenarioList renders what each scenario does, from Scenarios(), for
+// reliability.md: the text lives with the code that does it.
+func ScenarioList() string {
+	var b strings.Builder
+	for _, s := range Scenarios() {
+		fmt.Fprintf(&b, "- **%s** — %s. %s\n", s.Name, s.Title, s.Doc)
+	}
+	return b.String()
+}

@@ -308,8 +308,9 @@ func nodeReboot() Scenario {
 		Name: "h-node-reboot", Title: "a node rebooted: namespace torn down and rebuilt, weftd restarted",
 		Doc: "One node loses everything in its network namespace (devices, routes, neighbours, pods) and " +
 			"weftd is restarted with the same subnet file, as after a reboot. It must come back with the same " +
-			"subnet, and every other node must program it again (its VXLAN device is new). Pairs with this " +
-			"node are not established during the scenario; all others must lose nothing.",
+			"subnet and program every peer again; the other nodes must end up with its current entries " +
+			"(weftd reuses the VTEP MAC its lease records, so they keep theirs). Pairs with this node are not " +
+			"established during the scenario; all others must lose nothing.",
 		Do: func(ctx context.Context, f *Fleet, r *Run) error {
 			n := f.pick(1, 2)[0]
 			before, err := subnetOf(n)

@@ -35,6 +35,9 @@ func run(doc, in string) error {
 	if err != nil {
 		return err
 	}
+	if err := results.ReplaceSection(doc, "make chaos-doc: scenarios", "## Scenarios", chaos.ScenarioList()); err != nil {
+		return err
+	}
 	if err := results.ReplaceSection(doc, "make chaos-doc", "## Latest `make chaos` run", rep.Table()); err != nil {
 		return err
 	}
