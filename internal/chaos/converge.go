@@ -254,7 +254,7 @@ func (f *Fleet) waitRoutes(ctx context.Context, nodes []*cluster.Node, t0 time.T
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("%d of %d nodes not there after %s (last error: %v)", len(nodes)-len(done), len(nodes), timeout, err)
+			return nil, errors.Join(fmt.Errorf("%d of %d nodes not there after %s", len(nodes)-len(done), len(nodes), timeout), err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

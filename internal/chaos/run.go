@@ -71,7 +71,9 @@ func (r *Run) ConvergeFrom(what string, t time.Time) { r.ref, r.refName = t, wha
 func (r *Run) Figure(name string, v float64) { r.res.Figures[name] = v }
 
 // Note adds a line to the report.
-func (r *Run) Note(format string, args ...any) { r.res.Notes = append(r.res.Notes, fmt.Sprintf(format, args...)) }
+func (r *Run) Note(format string, args ...any) {
+	r.res.Notes = append(r.res.Notes, fmt.Sprintf(format, args...))
+}
 
 // Fail records a failure without ending the scenario.
 func (r *Run) Fail(format string, args ...any) {

@@ -122,8 +122,12 @@ func (f *Fleet) joinOnce(ctx context.Context, j *cluster.Node) (join, leave time
 	}
 	join = d[len(d)-1]
 	t1 := time.Now()
-	if code, err := j.StopWeftd(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
-		return 0, 0, fmt.Errorf("leave: weftd exit %d: %v", code, err)
+	code, err := j.StopWeftd(syscall.SIGTERM, 30*time.Second)
+	if err != nil {
+		return 0, 0, fmt.Errorf("leave: %w", err)
+	}
+	if code != 0 {
+		return 0, 0, fmt.Errorf("leave: weftd exited with %d on SIGTERM", code)
 	}
 	d, err = f.waitRoutes(ctx, f.Members(), t1, f.Cfg.Converge, func(rs map[netip.Prefix]bool) bool { return !rs[sn] })
 	if err != nil {
