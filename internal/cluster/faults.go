@@ -166,14 +166,7 @@ func (n *Node) Reboot() error {
 	if err := netns.Delete(n.NS); err != nil {
 		return fmt.Errorf("node %s: reboot: %w", n.Name, err)
 	}
-	c.mu.Lock()
-	for i, s := range c.nss {
-		if s == n.NS {
-			c.nss = append(c.nss[:i], c.nss[i+1:]...)
-			break
-		}
-	}
-	c.mu.Unlock()
+	c.forgetNS(n.NS)
 	ns, err := c.attach(n.Name, n.IP)
 	if err != nil {
 		return fmt.Errorf("node %s: reboot: %w", n.Name, err)
