@@ -56,7 +56,7 @@ export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
 export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc chaos chaos-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -130,6 +130,18 @@ bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=r
 
 bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newest result
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
+
+# `make chaos`: the fault scenarios (internal/chaos) on CHAOS_N real weftd
+# nodes with a 3-member etcd; `make test` runs the same suite on 6 nodes
+# with short outages.
+CHAOS_N       ?= 100
+
+chaos: deps build cni-plugins ## run the fault scenarios on CHAOS_N (100) weftd nodes and write bench/results/chaos-<date>-<commit>.json (root)
+	@mkdir -p bench/results
+	CHAOS_N=$(CHAOS_N) CHAOS_OUT=$(CURDIR)/bench/results $(GO) test -count=1 -timeout 40m -run '^TestChaos$$' -v ./internal/chaos/
+
+chaos-doc: ## regenerate the measured tables in Documentation/reliability.md from the newest chaos result
+	$(GO) run ./internal/chaos/cmd/chaosdoc -doc Documentation/reliability.md -in bench/results
 
 demo: deps build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
 	$(BIN)/weft-demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist

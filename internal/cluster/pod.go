@@ -137,15 +137,19 @@ func (p *Pod) closeNS() {
 	}
 	p.deleted = true
 	_ = netns.Delete(p.NS)
-	c := p.Node.c
+	p.Node.c.forgetNS(p.NS)
+}
+
+// forgetNS drops a deleted namespace from the ones Close deletes.
+func (c *Cluster) forgetNS(name string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i, s := range c.nss {
-		if s == p.NS {
+		if s == name {
 			c.nss = append(c.nss[:i], c.nss[i+1:]...)
-			break
+			return
 		}
 	}
-	c.mu.Unlock()
 }
 
 // Pods lists the node's pods.
