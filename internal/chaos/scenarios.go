@@ -350,6 +350,18 @@ func nodeReboot() Scenario {
 				return fmt.Errorf("rebooted node programs its peers: %w", err)
 			}
 			r.Figure("peers_programmed_s", pct(d, 1))
+			// Its pod again, and traffic to it from another node's pod.
+			if err := f.addPod(ctx, n); err != nil {
+				return fmt.Errorf("pod on rebooted node: %w", err)
+			}
+			if len(others) == 0 {
+				return nil
+			}
+			back, err := reachable(ctx, f.Pod(others[0]).NS, f.Pod(n).Addr(), f.Cfg.Converge)
+			if err != nil {
+				return fmt.Errorf("pod on rebooted node from %s: %w", others[0].Name, err)
+			}
+			r.Figure("pod_reachable_s", back.Seconds())
 			return nil
 		},
 	}
@@ -384,4 +396,19 @@ func pct(ds []time.Duration, p float64) float64 {
 	}
 	i := int(math.Ceil(p*float64(len(ds)))) - 1
 	return ds[min(max(i, 0), len(ds)-1)].Seconds()
+}
+
+// reachable pings dst from namespace ns until it answers, for at most
+// timeout, and returns how long that took.
+func reachable(ctx context.Context, ns string, dst netip.Addr, timeout time.Duration) (time.Duration, error) {
+	t0 := time.Now()
+	for {
+		_, err := cluster.Ping(ns, dst, 1, 500*time.Millisecond)
+		if err == nil {
+			return time.Since(t0), nil
+		}
+		if time.Since(t0) > timeout || ctx.Err() != nil {
+			return 0, fmt.Errorf("no answer from %s in %s: %w", dst, timeout, err)
+		}
+	}
 }

@@ -202,7 +202,11 @@ func (c *Cluster) attach(suffix string, ip netip.Addr) (string, error) {
 	}
 	port := "v-" + suffix // the bridge-side end, in the underlay namespace
 	steps := [][]string{
-		{c.Underlay, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns},
+		// eth0 keeps one MAC per address, as a machine keeps its NIC's
+		// across a reboot (Node.Reboot): with a new one, the other nodes'
+		// ARP entries for the address would point at a MAC that is gone
+		// until they expire and re-resolve (about 30 s of loss).
+		{c.Underlay, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", underlayMAC(ip), "netns", ns},
 		{c.Underlay, "ip", "link", "set", port, "master", underlayBridge, "up"},
 		{ns, "ip", "addr", "add", ip.String() + "/24", "dev", "eth0"},
 		{ns, "ip", "link", "set", "eth0", "up"},
@@ -218,6 +222,13 @@ func (c *Cluster) attach(suffix string, ip netip.Addr) (string, error) {
 		}
 	}
 	return ns, nil
+}
+
+// underlayMAC is the locally administered MAC of the eth0 with address
+// ip: 02:c6:12 (198.18) and the address's last three bytes.
+func underlayMAC(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("02:c6:12:%02x:%02x:%02x", b[1], b[2], b[3])
 }
 
 // NodeIPv6 returns the IPv6 underlay address paired with an IPv4 one:
