@@ -25,7 +25,11 @@ type Admitter struct {
 
 // cand is one lease and its verdict.
 type cand struct {
-	l       Lease
+	// l points into the slice Reset or Load was given, or at a copy of an
+	// event's lease: a cand is 56 bytes instead of 280 (at 10,000 leases
+	// that is 2.2 MB less at weftd's peak, and no second copy of the
+	// start-up list).
+	l       *Lease
 	key     string
 	valid   bool // passed stage 1's per-lease checks
 	pending bool // a reservation without backend data
@@ -58,7 +62,9 @@ func NewAdmitter(cfg *Config, local Local) *Admitter {
 	return &Admitter{cfg: cfg, local: local, byKey: map[string]*cand{}, claims: map[netip.Prefix][]*cand{}, counts: map[Reason]int{}}
 }
 
-// Reset replaces every lease held and returns the change from before.
+// Reset replaces every lease held and returns the change from before. The
+// Admitter keeps pointers into leases: the caller must not change them
+// afterwards.
 func (a *Admitter) Reset(leases []Lease) Delta {
 	prev := a.snapshot()
 	a.reset(leases)
@@ -69,6 +75,7 @@ func (a *Admitter) Reset(leases []Lease) Delta {
 // rather than the change, as the daemon does at start: it returns only the
 // leases rejected anew and builds no events, which on a fresh Admitter
 // would be one more copy of every lease (5,000 at a time, each 200 bytes).
+// As with Reset, the Admitter keeps pointers into leases.
 func (a *Admitter) Load(leases []Lease) []Rejection {
 	prev := a.snapshot()
 	a.reset(leases)
@@ -80,7 +87,7 @@ func (a *Admitter) Load(leases []Lease) []Rejection {
 func (a *Admitter) reset(leases []Lease) {
 	a.byKey = make(map[string]*cand, len(leases))
 	for i := range leases {
-		c := &cand{l: leases[i]}
+		c := &cand{l: &leases[i]}
 		c.key = c.l.Key()
 		a.byKey[c.key] = c
 	}
@@ -188,7 +195,7 @@ func beforeOf(c *cand) before {
 	if c == nil {
 		return before{}
 	}
-	return before{l: &c.l, v: c.v}
+	return before{l: c.l, v: c.v}
 }
 
 func (b before) rejected() bool { return b.l != nil && !b.v.admitted && !b.v.own }
@@ -199,7 +206,7 @@ func (a *Admitter) Result() Admission {
 	var out Admission
 	for _, c := range cs {
 		if !c.v.admitted && !c.v.own {
-			out.Rejected = append(out.Rejected, Rejection{Lease: c.l, Reason: c.v.reason, Detail: c.v.detail})
+			out.Rejected = append(out.Rejected, Rejection{Lease: *c.l, Reason: c.v.reason, Detail: c.v.detail})
 		}
 	}
 	out.Admitted = a.admitted(cs)
@@ -232,7 +239,7 @@ func (a *Admitter) admitted(cs []*cand) []Lease {
 	out := make([]Lease, 0, n)
 	for _, c := range cs {
 		if c.v.admitted {
-			out = append(out, c.l)
+			out = append(out, *c.l)
 		}
 	}
 	return out
@@ -243,7 +250,7 @@ func (a *Admitter) admitted(cs []*cand) []Lease {
 func (a *Admitter) CountAdmitted(keep func(*Lease) bool) int {
 	n := 0
 	for _, c := range a.byKey {
-		if c.v.admitted && keep(&c.l) {
+		if c.v.admitted && keep(c.l) {
 			n++
 		}
 	}
@@ -267,7 +274,7 @@ func isRejected(c *cand) bool { return c != nil && !c.v.admitted && !c.v.own }
 func (a *Admitter) Admitted() []Lease { return a.admitted(a.sorted()) }
 
 func (a *Admitter) newCand(l Lease) *cand {
-	c := &cand{l: l}
+	c := &cand{l: &l}
 	c.key = c.l.Key()
 	a.check(c)
 	return c
@@ -275,7 +282,7 @@ func (a *Admitter) newCand(l Lease) *cand {
 
 // check is stage 1 for c's lease alone; it resets c's verdict.
 func (a *Admitter) check(c *cand) {
-	c.own, c.valid, c.pending, c.v = a.local.ownKey(&c.l), false, false, verdict{}
+	c.own, c.valid, c.pending, c.v = a.local.ownKey(c.l), false, false, verdict{}
 	if c.own {
 		// Our own key holds our subnets on this node whatever it carries
 		// (rewritten by someone, or a config change not yet applied): a
@@ -283,7 +290,7 @@ func (a *Admitter) check(c *cand) {
 		c.valid = true
 		return
 	}
-	r, d, pending := checkLease(a.cfg, &c.l)
+	r, d, pending := checkLease(a.cfg, c.l)
 	c.valid, c.pending = r == "", pending
 	if !c.valid {
 		c.v = verdict{reason: r, detail: d}
@@ -366,7 +373,7 @@ func (a *Admitter) decide(c *cand) verdict {
 	case c.pending:
 		return verdict{admitted: true}
 	}
-	if r, d := checkLocal(&a.local, &c.l); r != "" {
+	if r, d := checkLocal(&a.local, c.l); r != "" {
 		return verdict{reason: r, detail: d}
 	}
 	return verdict{admitted: true}
@@ -421,8 +428,8 @@ func (a *Admitter) deltaOf(prev map[string]before, cur map[string]*cand, withEve
 		if withEvents && wasIn && !isIn {
 			removed = append(removed, change{k, p.l})
 		}
-		if withEvents && isIn && (!wasIn || !sameLease(p.l, &c.l)) {
-			added = append(added, change{k, &c.l})
+		if withEvents && isIn && (!wasIn || !sameLease(p.l, c.l)) {
+			added = append(added, change{k, c.l})
 		}
 		if isRejected(c) &&
 			(!p.rejected() || p.v.reason != c.v.reason || p.v.detail != c.v.detail || !attrsEqual(p.l.Attrs, c.l.Attrs)) {
@@ -452,7 +459,7 @@ func (a *Admitter) deltaOf(prev map[string]before, cur map[string]*cand, withEve
 	}
 	slices.SortFunc(rejected, func(x, y *cand) int { return strings.Compare(x.key, y.key) })
 	for _, c := range rejected {
-		d.Rejected = append(d.Rejected, Rejection{Lease: c.l, Reason: c.v.reason, Detail: c.v.detail})
+		d.Rejected = append(d.Rejected, Rejection{Lease: *c.l, Reason: c.v.reason, Detail: c.v.detail})
 	}
 	return d
 }

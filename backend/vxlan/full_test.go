@@ -75,3 +75,36 @@ func gwOfMAC(t *testing.T, peers []subnet.Lease, m string) string {
 	t.Fatalf("no peer with MAC %s", m)
 	return ""
 }
+
+// TestFullReconcileCarriesEvents: with resyncs every few milliseconds,
+// lease events land in full reconciles, which update the plan with them
+// instead of planning every peer again; the kernel must still end up with
+// exactly the final peer set.
+func TestFullReconcileCarriesEvents(t *testing.T) {
+	e := newFakeEnv(t)
+	peers := manyPeers(40)
+	n := startNode(t, e, subnet.BackendConfig{}, Options{ResyncInterval: 5 * time.Millisecond},
+		lease(1, "198.18.0.1", false))
+	n.b.SetPeers(peers)
+	waitSnapshot(t, e, expectPeers(peers))
+	want := map[string]subnet.Lease{}
+	for _, p := range peers {
+		want[p.Key()] = p
+	}
+	more := manyPeers(60)[40:]
+	for i := range 20 {
+		gone := peers[i]
+		moved := peers[20+i]
+		moved.Attrs.BackendData = vxlanData(mac(500 + i))
+		n.b.ApplyEvents([]subnet.Event{subnet.RemovedEvent(gone), {Type: subnet.EventAdded, Lease: moved},
+			{Type: subnet.EventAdded, Lease: more[i]}})
+		delete(want, gone.Key())
+		want[moved.Key()], want[more[i].Key()] = moved, more[i]
+		time.Sleep(3 * time.Millisecond)
+	}
+	final := make([]subnet.Lease, 0, len(want))
+	for _, l := range want {
+		final = append(final, l)
+	}
+	waitSnapshot(t, e, expectPeers(final))
+}

@@ -134,8 +134,12 @@ func (in *inbox) hasPeers() bool {
 
 // batch is what the loop takes from the inbox in one go.
 type batch struct {
-	full     bool                       // plan every peer (from inbox.each)
-	changes  map[netip.Prefix]*peerSpec // partial: new digest, nil when removed
+	full bool // compare every peer with the kernel
+	// replan: the peer set was replaced (or the underlay changed) since
+	// the loop last planned; a full reconcile plans every peer from
+	// inbox.each. Otherwise changes holds what changed.
+	replan   bool
+	changes  map[netip.Prefix]*peerSpec // new digest, nil when removed
 	since    map[netip.Prefix]time.Time
 	sinceAll time.Time
 	// underlay, when set, must be applied before anything else; it forces
@@ -148,14 +152,14 @@ type batch struct {
 func (in *inbox) take(wantFull bool) batch {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	bt := batch{full: wantFull || in.full || in.underlay != nil, underlay: in.underlay}
+	bt := batch{full: wantFull || in.full || in.underlay != nil, replan: in.full || in.underlay != nil, underlay: in.underlay}
 	in.underlay = nil
 	bt.sinceAll, in.sinceAll = in.sinceAll, time.Time{}
 	if len(in.since) > 0 {
 		bt.since = in.since
 		in.since = map[netip.Prefix]time.Time{}
 	}
-	if !bt.full && len(in.dirty) > 0 {
+	if !bt.replan && len(in.dirty) > 0 {
 		bt.changes = make(map[netip.Prefix]*peerSpec, len(in.dirty))
 		for sn := range in.dirty {
 			if s, ok := in.specs[sn]; ok {

@@ -21,6 +21,11 @@ type loopState struct {
 	sinceAll   time.Time               // see inbox.sinceAll
 	warned     map[netip.Prefix]string // the problem last logged per subnet
 	needFull   bool
+	// planned: the plan follows the inbox's peer set; a full reconcile
+	// then updates it with the batch's changes instead of planning every
+	// peer again (two plans side by side were 2 MB at 10,000 peers, at
+	// the overrun-triggered resync that was weftd's peak memory).
+	planned    bool
 	repairs    repairQueue
 	own        ownDeletes
 	hadDevice  map[string]bool // devices that existed once: re-creating one is a repair

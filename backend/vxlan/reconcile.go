@@ -120,16 +120,23 @@ func (b *Backend) warnProblems(ls *loopState, problems []Problem) {
 // tables and applies the difference, chunk by chunk as diff yields it. It
 // returns the number of repairs (entries restored that the backend had
 // programmed, and entries refilled into re-created devices).
-func (b *Backend) reconcileFull(ls *loopState) (int, error) {
+func (b *Backend) reconcileFull(ls *loopState, bt batch) (int, error) {
 	ls.repairs.reset()
 	prev := ls.local
 	repairs, recreated, planOK, devErr := b.ensureDevices(ls)
 	if !planOK || !b.in.hasPeers() {
 		// Before the first SetPeers an empty set means "not known yet", not
 		// "no peers": a restart must not delete what it will program again.
+		// What changed meanwhile is in the inbox: plan it all next time.
+		ls.planned = false
 		return repairs, devErr
 	}
-	b.replan(ls, prev)
+	if bt.replan || !ls.planned || !sameLocal(prev, ls.local) {
+		b.replan(ls, prev)
+		ls.planned = true
+	} else {
+		b.updatePlan(ls, bt.changes)
+	}
 	t, err := b.observe(ls.local)
 	if err != nil {
 		return repairs, errors.Join(devErr, err)
@@ -238,6 +245,14 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec
 			ls.heldInto(have, k, p)
 		}
 	}
+	b.updatePlan(ls, changes)
+	_, err := b.program(ls, keys, have)
+	return err
+}
+
+// updatePlan re-plans the changed peers (a nil digest: removed) and logs
+// each that came or went.
+func (b *Backend) updatePlan(ls *loopState, changes map[netip.Prefix]*peerSpec) {
 	for sn, s := range changes {
 		_, was := ls.peers[sn]
 		ls.removePeer(sn)
@@ -257,8 +272,12 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec
 		}
 		b.logPeer(sn, s, was, planned)
 	}
-	_, err := b.program(ls, keys, have)
-	return err
+}
+
+// sameLocal reports whether two Locals plan every peer alike.
+func sameLocal(a, b Local) bool {
+	return a.Own4 == b.Own4 && a.Own6 == b.Own6 && a.Dev4 == b.Dev4 && a.Dev6 == b.Dev6 && a.Underlay == b.Underlay &&
+		slices.Equal(a.Direct, b.Direct) && slices.Equal(a.UnderlayAddrs, b.UnderlayAddrs)
 }
 
 func specV6(s *peerSpec) netip.Prefix {

@@ -193,7 +193,7 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 	if bt.full {
 		ls.needFull = false
 		start := time.Now()
-		repairs, err = b.reconcileFull(ls)
+		repairs, err = b.reconcileFull(ls, bt)
 		if err != nil {
 			ls.needFull = true
 		}
@@ -210,7 +210,9 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 			err = errors.Join(err, rerr)
 		}
 	}
-	b.publish(ls, bt.full, repairs, err)
+	// Latencies first: whoever sees the new status (a test waiting for
+	// every peer) finds them reported.
 	b.reportLatency(ls, bt.full)
+	b.publish(ls, bt.full, repairs, err)
 	return bt.full, err
 }
