@@ -83,12 +83,12 @@ func (b *Backend) observe(l Local) (Tables, error) {
 		if err != nil {
 			return t, err
 		}
-		t.Neighs = append(t.Neighs, ns...)
+		t.Neighs = appendOrTake(t.Neighs, ns)
 		fdb, err := b.dp.FDB(dev)
 		if err != nil {
 			return t, err
 		}
-		t.FDB = append(t.FDB, fdb...)
+		t.FDB = appendOrTake(t.FDB, fdb)
 	}
 	fams := []dataplane.Family{dataplane.IPv4}
 	if l.Dev6 != 0 {
@@ -99,9 +99,18 @@ func (b *Backend) observe(l Local) (Tables, error) {
 		if err != nil {
 			return t, err
 		}
-		t.Routes = append(t.Routes, rs...)
+		t.Routes = appendOrTake(t.Routes, rs)
 	}
 	return t, nil
+}
+
+// appendOrTake appends more to s, or returns more itself when s is empty:
+// a dump of 10,000 routes is not copied once more.
+func appendOrTake[T any](s, more []T) []T {
+	if len(s) == 0 {
+		return more
+	}
+	return append(s, more...)
 }
 
 // warnProblems logs each skipped lease once per distinct problem.
