@@ -19,11 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weft-net/weft/internal/benchfile"
 )
 
 // schemaVersion is the version of the result file format. Fields are only
@@ -96,7 +97,7 @@ func runAll(outDir, pkgs, bench string, count int) error {
 	start := time.Now()
 	runErr := cmd.Run()
 	rep := Report{
-		Schema: schemaVersion, Date: start.UTC().Format(time.RFC3339), Commit: commit(), Machine: machine(),
+		Schema: schemaVersion, Date: start.UTC().Format(time.RFC3339), Commit: benchfile.Commit(), Machine: benchfile.Machine(),
 		Command: "go " + strings.Join(args, " "), Seconds: time.Since(start).Round(time.Second).Seconds(),
 		Results: parse(&buf),
 	}
@@ -167,50 +168,25 @@ func parse(r io.Reader) []Result {
 	return out
 }
 
-func commit() string {
-	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func machine() string {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%s, %d CPUs, %s, Linux %s", model, runtime.NumCPU(), runtime.Version(), strings.TrimSpace(string(kernel)))
-}
-
 const (
 	beginMark = "<!-- BEGIN GENERATED: make bench-doc -->"
 	endMark   = "<!-- END GENERATED -->"
 )
 
 func refreshDoc(docPath, inDir string) error {
-	files, _ := filepath.Glob(filepath.Join(inDir, "*.json"))
-	if len(files) == 0 {
-		return fmt.Errorf("no results in %s: run make bench first", inDir)
+	// Other result files (scale-*.json) share the directory: `make bench`
+	// names its own by date.
+	newest, err := benchfile.Newest(inDir, "[0-9]*.json")
+	if err != nil {
+		return fmt.Errorf("%w: run make bench first", err)
 	}
-	sort.Slice(files, func(i, j int) bool {
-		a, _ := os.Stat(files[i])
-		b, _ := os.Stat(files[j])
-		return a.ModTime().Before(b.ModTime())
-	})
-	b, err := os.ReadFile(files[len(files)-1])
+	b, err := os.ReadFile(newest)
 	if err != nil {
 		return err
 	}
 	var rep Report
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("%s: %w", files[len(files)-1], err)
+		return fmt.Errorf("%s: %w", newest, err)
 	}
 	var t strings.Builder
 	fmt.Fprintf(&t, "%s\nCommit %s, %s, on %s. Each cell: min / median / max over %s.",
@@ -232,15 +208,7 @@ func refreshDoc(docPath, inDir string) error {
 		}
 	}
 	t.WriteString(endMark)
-	doc, _ := os.ReadFile(docPath)
-	s := string(doc)
-	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
-	if i >= 0 && j > i {
-		s = s[:i] + t.String() + s[j+len(endMark):]
-	} else {
-		s += "\n## Latest `make bench` run\n\n" + t.String() + "\n"
-	}
-	return os.WriteFile(docPath, []byte(s), 0o644)
+	return benchfile.Splice(docPath, beginMark, endMark, t.String(), "## Latest `make bench` run")
 }
 
 func stats(v []float64) (lo, med, hi float64) {
