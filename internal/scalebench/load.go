@@ -40,6 +40,7 @@ type command struct {
 	Prefix       string `json:"prefix,omitempty"`
 	Serializable bool   `json:"serializable,omitempty"`
 	At           int64  `json:"at,omitempty"` // unix ns; every process starts then
+	Clients      int    `json:"clients,omitempty"` // list with the first this many clients (0: all)
 	// keepalive: every client grants an etcd lease of TTL seconds before
 	// At, then renews it once per Interval (phases spread evenly) with
 	// KeepAliveOnce, as weftd does, until At+Duration.
@@ -191,6 +192,9 @@ func eventsAnswer(clients []*loadClient, watchErrs *sync.Map) answer {
 // listAll has every client range over c.Prefix at c.At, as a fleet whose
 // daemons all start at once.
 func listAll(ctx context.Context, clients []*loadClient, c command) answer {
+	if c.Clients > 0 && c.Clients < len(clients) {
+		clients = clients[:c.Clients]
+	}
 	a := answer{Type: "list", Keys: make([]int, len(clients)), TookNS: make([]int64, len(clients))}
 	at := time.Unix(0, c.At)
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}

@@ -18,7 +18,7 @@ import (
 
 // Topology is every run against one etcd cluster.
 type Topology struct {
-	Members int   `json:"members"`
+	Members int         `json:"members"`
 	Runs    []TargetRun `json:"runs"`
 }
 
@@ -44,6 +44,9 @@ type Usage struct {
 	// PerMember: CPU ms and tx bytes of each member, in member order.
 	PerMemberCPUms []float64 `json:"per_member_cpu_ms"`
 	PerMemberTx    []uint64  `json:"per_member_tx_bytes"`
+	// ClientCPUms is what the load processes spent: they share the
+	// machine's cores with etcd, so a busy client side slows delivery.
+	ClientCPUms float64 `json:"client_cpu_ms"`
 }
 
 // Pctl is a distribution in milliseconds.
@@ -114,7 +117,7 @@ func runTarget(ctx context.Context, c *cluster.Cluster, o Options, target string
 	}
 	defer stopLoaders(ls)
 	r.SetupS = time.Since(start).Seconds()
-	m := meter{c: c}
+	m := meter{c: c, ls: ls}
 	if r.Idle, err = m.over(func() error { time.Sleep(o.IdleFor); return nil }); err != nil {
 		return r, err
 	}
@@ -123,11 +126,11 @@ func runTarget(ctx context.Context, c *cluster.Cluster, o Options, target string
 	}
 	for _, l := range o.ListSizes {
 		for _, mode := range o.ListModes {
-			lr, err := listStorm(ls, &m, l, mode, o.Watchers)
+			lr, err := listStorm(ls, &m, l, mode, listClients(o))
 			if err != nil {
 				return r, err
 			}
-			o.Logf("list %d leases %s by %d clients: all done in %.0f ms", l, mode, o.Watchers, lr.AllDone)
+			o.Logf("list %d leases %s by %d clients: all done in %.0f ms", l, mode, lr.Clients, lr.AllDone)
 			r.Lists = append(r.Lists, lr)
 		}
 	}
@@ -223,15 +226,28 @@ func (f *Fanout) score(ans []answer, putAt map[int64]time.Time, watchers int) {
 	f.Last = pctl(lasts)
 }
 
+// listClients is how many clients list in a storm, rounded down to a
+// multiple of the load processes, which share them evenly.
+func listClients(o Options) int {
+	if o.ListClients <= 0 || o.ListClients >= o.Watchers {
+		return o.Watchers
+	}
+	return max(o.ListClients/o.Procs, 1) * o.Procs
+}
+
 // listStorm has every client list the L leases under listPrefix(l) at once.
 func listStorm(ls []*loader, m *meter, l int, mode ListMode, clients int) (List, error) {
+	perProc := 0 // all
+	if clients%len(ls) == 0 {
+		perProc = clients / len(ls)
+	}
 	r := List{Leases: l, Mode: mode, Clients: clients}
 	var ans []answer
 	var err error
 	r.Usage, err = m.over(func() error {
 		ans, err = ask(ls, command{
 			Cmd: "list", Prefix: listPrefix(l) + "/subnets/", Serializable: mode == Serializable,
-			At: time.Now().Add(500 * time.Millisecond).UnixNano(),
+			At: time.Now().Add(500 * time.Millisecond).UnixNano(), Clients: perProc,
 		})
 		return err
 	})
@@ -301,12 +317,16 @@ func keepAlive(ls []*loader, m *meter, o Options) (KeepAli, error) {
 }
 
 // meter reads what the etcd members spend.
-type meter struct{ c *cluster.Cluster }
+type meter struct {
+	c  *cluster.Cluster
+	ls []*loader
+}
 
 type sample struct {
-	at     time.Time
-	cpu    []time.Duration
-	tx, rx []uint64
+	at        time.Time
+	cpu       []time.Duration
+	tx, rx    []uint64
+	clientCPU time.Duration
 }
 
 func (m *meter) read() (sample, error) {
@@ -326,6 +346,13 @@ func (m *meter) read() (sample, error) {
 		}
 		s.cpu, s.tx, s.rx = append(s.cpu, st.CPU), append(s.tx, tx), append(s.rx, rx)
 	}
+	for _, l := range m.ls {
+		st, err := cluster.ReadProcStats(l.cmd.Process.Pid)
+		if err != nil {
+			return s, fmt.Errorf("load process on %s: %w", l.name, err)
+		}
+		s.clientCPU += st.CPU
+	}
 	return s, nil
 }
 
@@ -342,7 +369,7 @@ func (m *meter) over(f func() error) (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	u := Usage{Seconds: b.at.Sub(a.at).Seconds()}
+	u := Usage{Seconds: b.at.Sub(a.at).Seconds(), ClientCPUms: float64(b.clientCPU-a.clientCPU) / float64(time.Millisecond)}
 	for i := range a.cpu {
 		cpu := float64(b.cpu[i]-a.cpu[i]) / float64(time.Millisecond)
 		u.CPUms += cpu

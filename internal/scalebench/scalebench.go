@@ -46,6 +46,10 @@ type Options struct {
 	// says which read modes each runs in (default both).
 	ListSizes []int
 	ListModes []ListMode
+	// ListClients caps the clients of a storm (0: all W): a storm's cost is
+	// linear in its clients, and W × L leases of 150 bytes is more than
+	// this machine moves in the run's time budget at W=5,000.
+	ListClients int
 	// KeepAlive: every client grants an etcd lease of KeepAliveTTL and
 	// renews it once per KeepAliveInterval for KeepAliveFor (zero: skipped).
 	KeepAliveTTL      time.Duration
