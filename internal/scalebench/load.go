@@ -39,7 +39,7 @@ type command struct {
 	// list: the prefix to range over, read mode, start time.
 	Prefix       string `json:"prefix,omitempty"`
 	Serializable bool   `json:"serializable,omitempty"`
-	At           int64  `json:"at,omitempty"` // unix ns; every process starts then
+	At           int64  `json:"at,omitempty"`      // unix ns; every process starts then
 	Clients      int    `json:"clients,omitempty"` // list with the first this many clients (0: all)
 	// keepalive: every client grants an etcd lease of TTL seconds before
 	// At, then renews it once per Interval (phases spread evenly) with

@@ -6,6 +6,7 @@ package etcd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/weft-net/weft/subnet"
@@ -31,14 +33,25 @@ const (
 	stableAfter = 30 * time.Second
 )
 
-var errWatchClosed = errors.New("watch channel closed")
+var (
+	errWatchClosed = errors.New("watch channel closed")
+	// errStoreBehind: etcd's revision is below the one the watch has
+	// delivered, as after a restore from a backup; only a re-list can tell
+	// what changed.
+	errStoreBehind = errors.New("etcd revision went back")
+)
 
 // WatchLeases implements subnet.Registry. It watches SubnetsPrefix from
 // rev+1 with WithRequireLeader (a member cut off from its cluster ends the
-// watch instead of going silent). When the watch ends (compaction, no
-// leader, a closed stream) it re-lists with backoff and delivers the
-// difference to the lease set it tracks, then watches from the list's
-// revision. It logs one warning per incident.
+// watch instead of going silent). When the watch ends for lack of a leader
+// or a closed stream it watches again, with backoff, from the last
+// revision it delivered: etcd keeps that history, so nothing is missed and
+// no list is needed. Only when the history is gone (compacted) or etcd's
+// revision went back does it re-list and deliver the difference to the
+// lease set it tracks. Re-listing on every broken watch would turn one
+// leader election into every node listing every lease at once: at 10,000
+// nodes about 19 GB out of etcd (Documentation/scale.md). It logs one
+// warning per incident.
 func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev int64, fn func([]subnet.Event)) error {
 	w := &watcher{r: r, fn: fn, rev: rev, state: make(map[string]int64, len(known)), delay: minBackoff}
 	for i := range known {
@@ -54,6 +67,12 @@ func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev in
 			w.endIncident()
 		}
 		w.beginIncident(err)
+		if !needsList(err) {
+			if !w.sleep(ctx) {
+				return nil
+			}
+			continue
+		}
 		w.r.watchRestarts.Add(1)
 		if !w.resync(ctx) {
 			return nil
@@ -92,6 +111,12 @@ func (w *watcher) removedFrom(odd map[string][2]netip.Prefix, k string) subnet.E
 	return subnet.RemovedEvent(subnet.Lease{Subnet: sn, IPv6Subnet: sn6})
 }
 
+// needsList says whether a watch that ended with err cannot resume from
+// its revision: the history after it was compacted, or etcd went back.
+func needsList(err error) bool {
+	return errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, errStoreBehind)
+}
+
 // watcher is the state of one WatchLeases call.
 type watcher struct {
 	r     *Registry
@@ -111,10 +136,14 @@ type watcher struct {
 func (w *watcher) watch(ctx context.Context) (delivered bool, err error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1))
+	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1),
+		clientv3.WithCreatedNotify())
 	for resp := range ch {
 		if err := resp.Err(); err != nil {
 			return delivered, err
+		}
+		if resp.Created && resp.Header.Revision < w.rev {
+			return delivered, fmt.Errorf("%w: at %d, the watch had delivered %d", errStoreBehind, resp.Header.Revision, w.rev)
 		}
 		if len(resp.Events) == 0 {
 			continue
@@ -167,7 +196,7 @@ func (w *watcher) resync(ctx context.Context) bool {
 		if !w.sleep(ctx) {
 			return false
 		}
-		leases, malformed, rev, err := w.r.list(ctx)
+		leases, malformed, rev, err := w.r.list(ctx, w.r.serializable)
 		if err == nil {
 			w.replace(leases, malformed, rev)
 			return true
@@ -230,7 +259,11 @@ func (w *watcher) beginIncident(err error) {
 		return
 	}
 	w.failing = true
-	w.r.log.WithError(err).WithField("revision", w.rev).Warn("lease watch interrupted, re-listing with backoff")
+	msg := "lease watch interrupted, resuming with backoff"
+	if needsList(err) {
+		msg = "lease watch interrupted, re-listing with backoff"
+	}
+	w.r.log.WithError(err).WithField("revision", w.rev).Warn(msg)
 }
 
 func (w *watcher) endIncident() {
