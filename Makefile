@@ -56,7 +56,7 @@ export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
 export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc scale-bench scale-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -130,6 +130,13 @@ bench: deps build cni-plugins ## run the benchmarks (BENCH=regexp, BENCH_COUNT=r
 
 bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newest result
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
+
+scale-bench: deps build ## measure etcd's cost at W=5,000 watch clients (WEFT_SCALE_W) and write bench/results/scale-<date>-<commit>.json (root, ~5 min)
+	@mkdir -p bench/results
+	WEFT_SCALE_FULL=1 WEFT_SCALE_OUT=$(CURDIR)/bench/results $(GO) test -count=1 -timeout 20m -run '^TestScale$$' -v ./internal/scalebench/
+
+scale-doc: ## regenerate the measured tables in Documentation/scale.md from the newest scale result
+	$(GO) run ./internal/scalebench/cmd/scaledoc -doc Documentation/scale.md -in bench/results
 
 demo: deps build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
 	$(BIN)/weft-demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist
