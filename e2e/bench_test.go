@@ -13,7 +13,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/netip"
 	"slices"
