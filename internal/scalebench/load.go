@@ -147,9 +147,13 @@ func openClient(ctx context.Context, ep, prefix string, watchErrs *sync.Map) (*l
 	ch := cl.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
 	select {
 	case r, ok := <-ch:
-		if !ok || r.Err() != nil || !r.Created {
+		if err := r.Err(); err != nil {
 			_ = cl.Close()
-			return nil, fmt.Errorf("watch %s on %s: not created: %v", prefix, ep, r.Err())
+			return nil, fmt.Errorf("watch %s on %s: %w", prefix, ep, err)
+		}
+		if !ok || !r.Created {
+			_ = cl.Close()
+			return nil, fmt.Errorf("watch %s on %s: closed before it was created", prefix, ep)
 		}
 	case <-time.After(60 * time.Second):
 		_ = cl.Close()
