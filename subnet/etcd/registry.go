@@ -62,8 +62,8 @@ type Registry struct {
 // Call it before the Registry is used.
 func (r *Registry) SetSerializableLists(on bool) { r.serializable = on }
 
-// WatchRestarts returns how many times WatchLeases had to re-list (after a
-// compaction, or an etcd restored to an older revision).
+// WatchRestarts returns how many times WatchLeases had to re-list (its
+// revision was compacted away).
 func (r *Registry) WatchRestarts() uint64 { return r.watchRestarts.Load() }
 
 var _ subnet.Registry = (*Registry)(nil)

@@ -6,7 +6,6 @@ package etcd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -33,25 +32,19 @@ const (
 	stableAfter = 30 * time.Second
 )
 
-var (
-	errWatchClosed = errors.New("watch channel closed")
-	// errStoreBehind: etcd's revision is below the one the watch has
-	// delivered, as after a restore from a backup; only a re-list can tell
-	// what changed.
-	errStoreBehind = errors.New("etcd revision went back")
-)
+var errWatchClosed = errors.New("watch channel closed")
 
 // WatchLeases implements subnet.Registry. It watches SubnetsPrefix from
 // rev+1 with WithRequireLeader (a member cut off from its cluster ends the
 // watch instead of going silent). When the watch ends for lack of a leader
 // or a closed stream it watches again, with backoff, from the last
 // revision it delivered: etcd keeps that history, so nothing is missed and
-// no list is needed. Only when the history is gone (compacted) or etcd's
-// revision went back does it re-list and deliver the difference to the
-// lease set it tracks. Re-listing on every broken watch would turn one
-// leader election into every node listing every lease at once: at 10,000
-// nodes about 19 GB out of etcd (Documentation/scale.md). It logs one
-// warning per incident.
+// no list is needed. Only when the history is gone (compacted; an etcd
+// restored from a backup with --mark-compacted says so too) does it
+// re-list and deliver the difference to the lease set it tracks.
+// Re-listing on every broken watch would turn one leader election into
+// every node listing every lease at once: at 10,000 nodes about 19 GB out
+// of etcd (Documentation/scale.md). It logs one warning per incident.
 func (r *Registry) WatchLeases(ctx context.Context, known []subnet.Lease, rev int64, fn func([]subnet.Event)) error {
 	w := &watcher{r: r, fn: fn, rev: rev, state: make(map[string]int64, len(known)), delay: minBackoff}
 	for i := range known {
@@ -112,10 +105,8 @@ func (w *watcher) removedFrom(odd map[string][2]netip.Prefix, k string) subnet.E
 }
 
 // needsList says whether a watch that ended with err cannot resume from
-// its revision: the history after it was compacted, or etcd went back.
-func needsList(err error) bool {
-	return errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, errStoreBehind)
-}
+// its revision: the history after it was compacted.
+func needsList(err error) bool { return errors.Is(err, rpctypes.ErrCompacted) }
 
 // watcher is the state of one WatchLeases call.
 type watcher struct {
@@ -136,14 +127,10 @@ type watcher struct {
 func (w *watcher) watch(ctx context.Context) (delivered bool, err error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1),
-		clientv3.WithCreatedNotify())
+	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1))
 	for resp := range ch {
 		if err := resp.Err(); err != nil {
 			return delivered, err
-		}
-		if resp.Created && resp.Header.Revision < w.rev {
-			return delivered, fmt.Errorf("%w: at %d, the watch had delivered %d", errStoreBehind, resp.Header.Revision, w.rev)
 		}
 		if len(resp.Events) == 0 {
 			continue
