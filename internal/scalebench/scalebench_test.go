@@ -23,7 +23,8 @@ import (
 // every list returned every lease, every renewal succeeded. With
 // WEFT_SCALE_FULL=1 (make scale-bench) it runs with WEFT_SCALE_W watchers
 // (default 5,000) and writes the JSON report to WEFT_SCALE_OUT (default
-// bench/results).
+// bench/results). WEFT_SCALE_MEMBERS=1 or =3 runs one topology only (to
+// probe a larger W).
 func TestScale(t *testing.T) {
 	nstest.RequireRoot(t)
 	binDir := filepath.Dir(testbin.Path(t, "weft-demo"))
@@ -93,6 +94,12 @@ func plans(t *testing.T, binDir string, full bool) []Options {
 	// The three-member runs list the large set only: the single member has
 	// shown how the cost grows with L.
 	three.ListSizes = []int{5000}
+	switch os.Getenv("WEFT_SCALE_MEMBERS") {
+	case "1":
+		return []Options{one}
+	case "3":
+		return []Options{three}
+	}
 	return []Options{one, three}
 }
 
