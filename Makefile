@@ -56,7 +56,7 @@ export WEFT_BIN_DIR := $(BIN)
 export WEFT_CNI_PATH := $(CNI_BIN)
 export WEFT_CRI_BIN := $(CRI_BIN)
 
-.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc chaos chaos-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
+.PHONY: help version build cni-plugins cni-matrix cri image deps test unit e2e bench bench-doc chaos chaos-doc scale-bench scale-doc demo demo-containerd lint fmt vet tidy check-tidy fuzz clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -132,16 +132,25 @@ bench-doc: ## regenerate the table in Documentation/benchmarks.md from the newes
 	$(GO) run ./internal/benchrun -doc Documentation/benchmarks.md -in bench/results
 
 # `make chaos`: the fault scenarios (internal/chaos) on CHAOS_N real weftd
-# nodes with a 3-member etcd; `make test` runs the same suite on 6 nodes
-# with short outages.
+# nodes with a 3-member etcd, then the control plane's cost (scale-bench);
+# `make test` runs small versions of both (6 nodes with short outages, 50
+# watchers).
 CHAOS_N       ?= 100
 
-chaos: deps build cni-plugins ## run the fault scenarios on CHAOS_N (100) weftd nodes and write bench/results/chaos-<date>-<commit>.json (root)
+chaos: deps build cni-plugins ## fault scenarios on CHAOS_N (100) weftd nodes + etcd cost model: bench/results/chaos-*.json and scale-*.json (root, ~12 min)
 	@mkdir -p bench/results
 	CHAOS_N=$(CHAOS_N) CHAOS_OUT=$(CURDIR)/bench/results $(GO) test -count=1 -timeout 40m -run '^TestChaos$$' -v ./internal/chaos/
+	$(MAKE) scale-bench
 
-chaos-doc: ## regenerate the measured tables in Documentation/reliability.md from the newest chaos result
+chaos-doc: scale-doc ## regenerate the measured tables in Documentation/reliability.md and scale.md from the newest results
 	$(GO) run ./internal/chaos/cmd/chaosdoc -doc Documentation/reliability.md -in bench/results
+
+scale-bench: deps build ## measure etcd's cost at W=5,000 watch clients (WEFT_SCALE_W) and write bench/results/scale-<date>-<commit>.json (root, ~5 min)
+	@mkdir -p bench/results
+	WEFT_SCALE_FULL=1 WEFT_SCALE_OUT=$(CURDIR)/bench/results $(GO) test -count=1 -timeout 20m -run '^TestScale$$' -v ./internal/scalebench/
+
+scale-doc: ## regenerate the measured tables in Documentation/scale.md from the newest scale result
+	$(GO) run ./internal/scalebench/cmd/scaledoc -doc Documentation/scale.md -in bench/results
 
 demo: deps build cni-plugins ## run a 3-node weft cluster in network namespaces and show it working (root)
 	$(BIN)/weft-demo --bin-dir $(BIN) --cni-path $(CNI_BIN) --conflist $(CURDIR)/dist/cni/10-weft.conflist

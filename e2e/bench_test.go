@@ -13,7 +13,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -58,21 +57,8 @@ func newLeaseWriter(b *testing.B, c *cluster.Cluster) *cluster.LeaseWriter {
 	return w
 }
 
-// peerLease is simulated peer i: the i-th subnet of benchNetwork, a fake
-// public IP in 198.19.0.0/16 and a VTEP MAC unique per (i, gen), so that a
-// peer re-joining with a new generation changes its entries.
-func peerLease(i, gen int) subnet.Lease {
-	mac := subnet.MAC{0x0e, 0x57, byte(gen), byte(i >> 16), byte(i >> 8), byte(i)}
-	data := fmt.Sprintf(`{"VNI":1,"VtepMAC":%q}`, mac.String())
-	return subnet.Lease{
-		Subnet: subnet.NthSubnet(firstSubnet, 24, uint64(i)),
-		Attrs: subnet.LeaseAttrs{
-			PublicIP:    netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(i%250 + 1)}),
-			BackendType: "vxlan",
-			BackendData: []byte(data),
-		},
-	}
-}
+// peerLease is simulated peer i of benchNetwork (cluster.PeerLease).
+func peerLease(i, gen int) subnet.Lease { return cluster.PeerLease(firstSubnet, i, gen) }
 
 func peerLeases(from, to int) []subnet.Lease {
 	out := make([]subnet.Lease, 0, to-from)

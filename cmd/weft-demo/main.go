@@ -4,7 +4,8 @@
 // Command weft-demo runs a weft cluster in network namespaces and shows it
 // working (`make demo`). Its hidden `etcd-server` command runs one etcd
 // member; internal/cluster starts every etcd of the demo, the e2e tests and
-// the cluster benchmarks with it. Both live here, not in weftctl, so the
+// the cluster benchmarks with it. Its hidden `watch-load` command holds
+// many etcd clients with a watch each for internal/scalebench. Both live here, not in weftctl, so the
 // operator's CLI links neither the cluster fixture nor an etcd server.
 package main
 
@@ -33,6 +34,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) > 0 && args[0] == "etcd-server":
 		err = runEtcdServer(ctx, args[1:], stderr)
+	case len(args) > 0 && args[0] == "watch-load":
+		err = runWatchLoad(ctx, args[1:], os.Stdin, stdout, stderr)
 	case len(args) > 0 && (args[0] == "version" || args[0] == "--version"):
 		fmt.Fprintln(stdout, version.Line("weft-demo"))
 	default:

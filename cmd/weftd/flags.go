@@ -195,6 +195,8 @@ func newFlagSet(c *cli, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.BlackholeRoute, "ip-blackhole-route", false, "keep a blackhole route for this node's own subnet(s), so traffic to a pod address not on the node is dropped instead of leaving by the default route")
 	fs.BoolVar(&o.ReleaseOnExit, "release-on-exit", false, "on SIGTERM delete this node's lease and VXLAN device")
 	fs.DurationVar(&o.ResyncInterval, "resync-interval", 30*time.Second, "period of the full kernel reconcile")
+	fs.BoolVar(&o.SerializableLists, "etcd-serializable-lists", true, "list the leases the watch starts from with serializable reads, answered by the etcd member weftd is connected to")
+	fs.DurationVar(&o.StartJitter, "start-jitter", 0, "delay the first lease list by a random time up to this, to spread a whole fleet's start over etcd")
 	fs.TextVar(&c.healthzIP, "healthz-ip", netip.IPv4Unspecified(), "address of the /healthz and /readyz listener")
 	fs.TextVar(&c.healthzPort, "healthz-port", port(0), "port of the /healthz and /readyz listener (0 disables)")
 	fs.TextVar(&c.metricsAddr, "metrics-addr", hostPort(""), "host:port for Prometheus /metrics (may equal the healthz address)")

@@ -108,9 +108,34 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, f := range []string{"etcd-endpoints", "etcd-prefix", "etcd-certfile", "etcd-keyfile", "etcd-cafile", "etcd-username",
 		"etcd-password", "iface", "iface-regex", "iface-can-reach", "public-ip", "public-ipv6", "subnet-file",
 		"subnet-lease-renew-margin", "subnet-lease-ttl", "ip-masq", "iptables-forward-rules", "healthz-ip", "healthz-port",
-		"metrics-addr", "log-level", "log-format", "version", "release-on-exit", "ip-blackhole-route"} {
+		"metrics-addr", "log-level", "log-format", "version", "release-on-exit", "ip-blackhole-route",
+		"etcd-serializable-lists", "start-jitter"} {
 		if !strings.Contains(out.String(), "--"+f+" ") {
 			t.Errorf("--help does not list --%s", f)
+		}
+	}
+}
+
+// TestScaleFlags: serializable watch lists are on and the start jitter is
+// off unless set, by flag or environment; a jitter outside 0–10m is refused.
+func TestScaleFlags(t *testing.T) {
+	c, err := parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.opts.SerializableLists || c.opts.StartJitter != 0 {
+		t.Errorf("defaults: serializable lists %t, start jitter %s; want true, 0s", c.opts.SerializableLists, c.opts.StartJitter)
+	}
+	c, err = parse([]string{"--etcd-serializable-lists=false"}, env(map[string]string{"WEFTD_START_JITTER": "45s"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.opts.SerializableLists || c.opts.StartJitter != 45*time.Second {
+		t.Errorf("set: serializable lists %t, start jitter %s; want false, 45s", c.opts.SerializableLists, c.opts.StartJitter)
+	}
+	for _, bad := range []string{"-1s", "11m"} {
+		if _, err := parse([]string{"--start-jitter", bad}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--start-jitter") {
+			t.Errorf("--start-jitter %s: parse error %v, want one naming the flag", bad, err)
 		}
 	}
 }

@@ -41,6 +41,12 @@ type LeaseWriter struct {
 // NewLeaseWriter opens a client and grants the etcd lease (TTL ttl) the
 // written keys are bound to. The caller closes it.
 func (c *Cluster) NewLeaseWriter(ctx context.Context, ttl time.Duration) (*LeaseWriter, error) {
+	return c.NewLeaseWriterUnder(ctx, c.opts.Prefix, ttl)
+}
+
+// NewLeaseWriterUnder is NewLeaseWriter for the leases under another etcd
+// prefix (<prefix>/subnets/), one no daemon watches.
+func (c *Cluster) NewLeaseWriterUnder(ctx context.Context, prefix string, ttl time.Duration) (*LeaseWriter, error) {
 	cl, err := c.Client()
 	if err != nil {
 		return nil, err
@@ -50,7 +56,7 @@ func (c *Cluster) NewLeaseWriter(ctx context.Context, ttl time.Duration) (*Lease
 		_ = cl.Close()
 		return nil, fmt.Errorf("grant etcd lease for peer keys: %w", err)
 	}
-	return &LeaseWriter{cl: cl, prefix: c.opts.Prefix + "/subnets/", id: g.ID}, nil
+	return &LeaseWriter{cl: cl, prefix: prefix + "/subnets/", id: g.ID}, nil
 }
 
 // Key returns the etcd key of a lease.
@@ -85,14 +91,21 @@ func (w *LeaseWriter) PutAll(ctx context.Context, leases []subnet.Lease) error {
 
 // Put writes one lease (a join, or a change of an existing one).
 func (w *LeaseWriter) Put(ctx context.Context, l subnet.Lease) error {
+	_, err := w.PutRev(ctx, l)
+	return err
+}
+
+// PutRev is Put that also returns the revision the write made.
+func (w *LeaseWriter) PutRev(ctx context.Context, l subnet.Lease) (int64, error) {
 	op, err := w.put(l)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := w.cl.Do(ctx, op); err != nil {
-		return fmt.Errorf("write lease %s: %w", l.Key(), err)
+	r, err := w.cl.Do(ctx, op)
+	if err != nil {
+		return 0, fmt.Errorf("write lease %s: %w", l.Key(), err)
 	}
-	return nil
+	return r.Put().Header.Revision, nil
 }
 
 // Delete removes one lease key (a node leaving).
@@ -288,4 +301,21 @@ func TCPStream(ctx context.Context, srcNS, dstNS string, dst netip.Addr, port ui
 		return 0, fmt.Errorf("tcp receive at %s: %w", addr, r.err)
 	}
 	return float64(r.n) / elapsed.Seconds(), nil
+}
+
+// PeerLease is simulated peer i: the i-th /24 subnet from first, a fake
+// public IP in 198.19.0.0/16 and a VTEP MAC unique per (i, gen), so that a
+// peer re-joining with a new generation changes its entries. Its value is
+// what a flanneld or weftd vxlan node writes.
+func PeerLease(first netip.Addr, i, gen int) subnet.Lease {
+	mac := subnet.MAC{0x0e, 0x57, byte(gen), byte(i >> 16), byte(i >> 8), byte(i)}
+	data := fmt.Sprintf(`{"VNI":1,"VtepMAC":%q}`, mac.String())
+	return subnet.Lease{
+		Subnet: subnet.NthSubnet(first, 24, uint64(i)),
+		Attrs: subnet.LeaseAttrs{
+			PublicIP:    netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(i%250 + 1)}),
+			BackendType: "vxlan",
+			BackendData: []byte(data),
+		},
+	}
 }

@@ -89,6 +89,17 @@ func (m *EtcdMember) Start() error {
 	return nil
 }
 
+// PID returns the member's process ID (etcd itself: `ip netns exec` execs
+// it in place), 0 when it is not running.
+func (m *EtcdMember) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // Kill stops the member at once (SIGKILL), as a crash would.
 func (m *EtcdMember) Kill() {
 	m.mu.Lock()

@@ -25,16 +25,6 @@ import (
 // e2e tests: the etcd members' processes, leader, traffic and maintenance,
 // a node's kernel tables read from outside weftd, and a node reboot.
 
-// PID returns the member's process ID, 0 when it is not running.
-func (m *EtcdMember) PID() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil || m.cmd.Process == nil {
-		return 0
-	}
-	return m.cmd.Process.Pid
-}
-
 // TxBytes is how many bytes the member's namespace sent on its underlay
 // interface (eth0): what etcd sent to clients and to its peers.
 func (m *EtcdMember) TxBytes() (uint64, error) { return NetDevTxBytes(m.NS, "eth0") }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -46,6 +47,8 @@ type daemon struct {
 	adm      *admission // set once the lease is acquired
 	node     *nodeState
 	leaseKey func(subnet.Lease) string // the lease's full etcd key, for logs
+	// listForWatch is the start-up list, which the watch starts from.
+	listForWatch func(context.Context) ([]subnet.Lease, int64, error)
 }
 
 // Run runs weftd until ctx is done (nil) or a fatal condition (an error):
@@ -64,7 +67,8 @@ func Run(ctx context.Context, opts Options, log logrus.FieldLogger) error {
 	}
 	defer func() { _ = cl.Close() }()
 	reg := etcd.New(cl, opts.EtcdPrefix, log.WithField("component", "etcd"))
-	d.reg, d.leaseKey = reg, reg.LeaseKey
+	reg.SetSerializableLists(opts.SerializableLists)
+	d.reg, d.leaseKey, d.listForWatch = reg, reg.LeaseKey, reg.ListLeasesForWatch
 	d.mgr = subnet.NewManager(d.reg, subnet.ManagerOptions{
 		TTL: opts.LeaseTTL, RenewMargin: opts.RenewMargin, Log: log.WithField("component", "lease"),
 	})
@@ -116,6 +120,9 @@ func (d *daemon) run(ctx context.Context) error {
 	// One list serves the whole start: our previous attributes (a stable
 	// VTEP MAC), the allocation, and the first peer set; the watch then
 	// starts from its revision, so nothing after it is missed.
+	if err := d.startJitter(ctx); err != nil {
+		return err
+	}
 	leases, rev, err := d.listLeases(ctx)
 	if err != nil {
 		return err
@@ -271,7 +278,27 @@ func (d *daemon) acquire(ctx context.Context, cfg *subnet.Config, attrs subnet.L
 	return l, err
 }
 
-// listLeases lists every lease, retrying through etcd outages.
+// startJitter waits a random time up to --start-jitter.
+func (d *daemon) startJitter(ctx context.Context) error {
+	if d.opts.StartJitter <= 0 {
+		return nil
+	}
+	wait := rand.N(d.opts.StartJitter)
+	d.log.WithField("delay", wait.Round(time.Millisecond).String()).Info("start jitter: delaying the first lease list")
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// listLeases lists every lease for the start, retrying through etcd
+// outages. The first acquisition attempt decides over this list; a stale
+// (serializable) one costs at most a lost create race, after which the
+// Manager lists afresh, linearizably.
 func (d *daemon) listLeases(ctx context.Context) ([]subnet.Lease, int64, error) {
 	var (
 		leases []subnet.Lease
@@ -279,7 +306,7 @@ func (d *daemon) listLeases(ctx context.Context) ([]subnet.Lease, int64, error) 
 	)
 	err := retry(ctx, d.log, listPolicy, func(ctx context.Context) error {
 		var err error
-		leases, rev, err = d.reg.ListLeases(ctx)
+		leases, rev, err = d.listForWatch(ctx)
 		return err
 	})
 	return leases, rev, err

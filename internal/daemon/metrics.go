@@ -149,7 +149,7 @@ func (m *metrics) registerLease(ls leaseStats, ws watchStats) {
 			func() uint64 { return ls.Stats().RenewFailures }),
 		counter("weft_lease_reclaims_total", "Times this node re-claimed its subnet after its etcd lease or key was lost.",
 			func() uint64 { return ls.Stats().Reclaims }),
-		counter("weft_etcd_watch_restarts_total", "Lease watch re-lists (compaction, broken watch, etcd restart).", ws.WatchRestarts),
+		counter("weft_etcd_watch_restarts_total", "Lease watch re-lists (the watch revision was compacted away); a watch broken by an outage resumes without one.", ws.WatchRestarts),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "weft_etcd_reachable",
 			Help: "0 while renewals of this node's lease fail (etcd unreachable), else 1. The dataplane keeps forwarding meanwhile.",

@@ -36,6 +36,15 @@ type Options struct {
 	ReleaseOnExit  bool
 	ResyncInterval time.Duration
 
+	// SerializableLists makes the lists the lease watch starts from (at
+	// start and after a compaction) serializable reads, answered by the
+	// member weftd is connected to (etcd.Registry.SetSerializableLists).
+	SerializableLists bool
+	// StartJitter delays the start-up list by a random time up to it, so
+	// that a whole fleet started at once (power-on, a DaemonSet rolled
+	// with no surge limit) spreads its lists over etcd. 0: no delay.
+	StartJitter time.Duration
+
 	HealthzAddr string // host:port; empty disables
 	MetricsAddr string // host:port; empty disables (may equal HealthzAddr)
 
@@ -44,6 +53,11 @@ type Options struct {
 	// namespace weftd runs in; tests set it so nothing touches the root one.
 	NetNS string
 }
+
+// maxStartJitter bounds --start-jitter: a node is not ready before its
+// first list, and a fleet of 10,000 needs about a minute
+// (Documentation/scale.md).
+const maxStartJitter = 10 * time.Minute
 
 // Validate checks the options, naming the flag that is wrong.
 func (o *Options) Validate() error {
@@ -82,6 +96,9 @@ func (o *Options) Validate() error {
 	if o.RenewMargin < 0 || o.RenewMargin >= o.LeaseTTL {
 		errs = append(errs, fmt.Errorf("--subnet-lease-renew-margin %s: must be between 0 and the lease TTL %s", o.RenewMargin, o.LeaseTTL))
 	}
+	if o.StartJitter < 0 || o.StartJitter > maxStartJitter {
+		errs = append(errs, fmt.Errorf("--start-jitter %s: must be between 0 and %s", o.StartJitter, maxStartJitter))
+	}
 	if o.ResyncInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--resync-interval %s: must be at least 1s", o.ResyncInterval))
 	}
@@ -98,7 +115,7 @@ func (o Options) String() string {
 	if o.PublicIP.IsValid() {
 		pub = o.PublicIP.String()
 	}
-	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%s subnet-file=%s ttl=%s ip-masq=%t ip-blackhole-route=%t release-on-exit=%t",
+	return fmt.Sprintf("etcd=%s prefix=%s user=%q password=%s iface=%v iface-regex=%v public-ip=%s subnet-file=%s ttl=%s ip-masq=%t ip-blackhole-route=%t release-on-exit=%t serializable-lists=%t start-jitter=%s",
 		strings.Join(o.Etcd.Endpoints, ","), o.EtcdPrefix, o.Etcd.Username, pw, o.Ifaces, o.IfaceRegex, pub,
-		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.BlackholeRoute, o.ReleaseOnExit)
+		o.SubnetFile, o.LeaseTTL, o.IPMasq, o.BlackholeRoute, o.ReleaseOnExit, o.SerializableLists, o.StartJitter)
 }

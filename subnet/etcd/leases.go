@@ -43,10 +43,17 @@ func (r *Registry) warnMalformed(kv *mvccpb.KeyValue, err error) {
 // list reads every lease in one range request. It also returns the keys
 // it skipped as malformed (canonicalised when the key itself parses), so a
 // watcher can keep the last good value of a key whose value went bad.
-func (r *Registry) list(ctx context.Context) (leases []subnet.Lease, malformed map[string]bool, rev int64, err error) {
+// serializable reads from the member the client talks to, if it has a
+// leader (see SetSerializableLists).
+func (r *Registry) list(ctx context.Context, serializable bool) (leases []subnet.Lease, malformed map[string]bool, rev int64, err error) {
 	ctx, cancel := r.reqCtx(ctx)
 	defer cancel()
-	resp, err := r.client.Get(ctx, r.SubnetsPrefix(), clientv3.WithPrefix())
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if serializable {
+		ctx = clientv3.WithRequireLeader(ctx)
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	resp, err := r.client.Get(ctx, r.SubnetsPrefix(), opts...)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("list leases under %s: %w", r.SubnetsPrefix(), err)
 	}
@@ -68,9 +75,16 @@ func (r *Registry) list(ctx context.Context) (leases []subnet.Lease, malformed m
 	return leases, malformed, resp.Header.Revision, nil
 }
 
-// ListLeases implements subnet.Registry.
+// ListLeases implements subnet.Registry with a linearizable read.
 func (r *Registry) ListLeases(ctx context.Context) ([]subnet.Lease, int64, error) {
-	leases, _, rev, err := r.list(ctx)
+	leases, _, rev, err := r.list(ctx, false)
+	return leases, rev, err
+}
+
+// ListLeasesForWatch is ListLeases for a list that WatchLeases will start
+// from: serializable when SetSerializableLists is on.
+func (r *Registry) ListLeasesForWatch(ctx context.Context) ([]subnet.Lease, int64, error) {
+	leases, _, rev, err := r.list(ctx, r.serializable)
 	return leases, rev, err
 }
 

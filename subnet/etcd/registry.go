@@ -43,12 +43,27 @@ type Registry struct {
 	prefix  string // without a trailing slash
 	log     logrus.FieldLogger
 	timeout time.Duration
+	// serializable makes the lists a watch starts from serializable reads
+	// (SetSerializableLists).
+	serializable bool
 	// watchRestarts counts re-lists after a broken watch, for metrics.
 	watchRestarts atomic.Uint64
 }
 
-// WatchRestarts returns how many times WatchLeases had to re-list (after a
-// compaction, a broken watch or an etcd restart).
+// SetSerializableLists makes the lists that a lease watch starts from
+// (ListLeasesForWatch, and WatchLeases' re-list after a compaction) serializable
+// reads: the member a client is connected to answers from its own store
+// without asking the leader, so a fleet's lists spread over every member
+// and cost each less (Documentation/scale.md). They still require a leader,
+// so a member cut off from its cluster refuses instead of serving an old
+// store. A list that is a few milliseconds behind is complete for a watch:
+// the watch starts at the list's revision and delivers everything after
+// it. ListLeases, which subnet allocation decides on, stays linearizable.
+// Call it before the Registry is used.
+func (r *Registry) SetSerializableLists(on bool) { r.serializable = on }
+
+// WatchRestarts returns how many times WatchLeases had to re-list (its
+// revision was compacted away).
 func (r *Registry) WatchRestarts() uint64 { return r.watchRestarts.Load() }
 
 var _ subnet.Registry = (*Registry)(nil)

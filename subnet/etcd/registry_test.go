@@ -6,6 +6,7 @@ package etcd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -158,12 +159,20 @@ func warnedAbout(h *test.Hook, key string) bool {
 }
 
 // TestWatchAcrossCompaction: changes made while no watch ran, then
-// compacted away, arrive as the difference; watching then continues.
+// compacted away, arrive as the difference; watching then continues. The
+// re-list is the same with serializable lists.
 func TestWatchAcrossCompaction(t *testing.T) {
+	for _, serializable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serializable=%t", serializable), func(t *testing.T) { testWatchAcrossCompaction(t, serializable) })
+	}
+}
+
+func testWatchAcrossCompaction(t *testing.T, serializable bool) {
 	srv := etcdtest.Start(t)
 	c := srv.Client(t)
 	log, hook := test.NewNullLogger()
 	r := etcd.New(c, "/p", log)
+	r.SetSerializableLists(serializable)
 	ctx := subnettest.Ctx(t)
 	a := subnettest.MustCreate(t, r, subnettest.TestLease("10.244.3.0/24", "198.18.0.3"), time.Hour)
 	b := subnettest.MustCreate(t, r, subnettest.TestLease("10.244.4.0/24", "198.18.0.4"), time.Hour)
@@ -188,6 +197,9 @@ func TestWatchAcrossCompaction(t *testing.T) {
 	if n := countWarn(hook, "lease watch interrupted, re-listing with backoff"); n != 1 {
 		t.Errorf("compaction logged %d warnings, want 1", n)
 	}
+	if n := r.WatchRestarts(); n != 1 {
+		t.Errorf("WatchRestarts = %d after one compaction, want 1", n)
+	}
 }
 
 func countWarn(h *test.Hook, msg string) int {
@@ -202,7 +214,8 @@ func countWarn(h *test.Hook, msg string) int {
 
 // TestWatchAcrossRestart: a watch survives an etcd restart, a lease that
 // ran out while etcd was down is reported Removed, and changes after the
-// restart arrive; at most one warning is logged.
+// restart arrive; at most one warning is logged, and the watch resumes
+// from its revision without re-listing (etcd kept the history).
 func TestWatchAcrossRestart(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := srv.Client(t)
@@ -225,8 +238,12 @@ func TestWatchAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Expect(t, subnettest.Removed(a))
-	if n := countWarn(hook, "lease watch interrupted, re-listing with backoff"); n > 1 {
+	if n := countWarn(hook, "lease watch interrupted, resuming with backoff") +
+		countWarn(hook, "lease watch interrupted, re-listing with backoff"); n > 1 {
 		t.Errorf("restart logged %d warnings, want at most 1", n)
+	}
+	if n := r.WatchRestarts(); n != 0 {
+		t.Errorf("WatchRestarts = %d: the watch re-listed after a restart that kept the history", n)
 	}
 }
 
