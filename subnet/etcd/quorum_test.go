@@ -70,6 +70,9 @@ func TestWatchResumesAfterQuorumLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Expect(t, subnettest.Removed(a))
+	if !hasInfo(hook, "lease watch resumed") {
+		t.Error(`no "lease watch resumed" line after quorum came back`)
+	}
 	if n := r.WatchRestarts(); n != 0 {
 		t.Errorf("WatchRestarts = %d: the watch re-listed after a quorum loss that kept the history", n)
 	}

@@ -212,6 +212,15 @@ func countWarn(h *test.Hook, msg string) int {
 	return n
 }
 
+func hasInfo(h *test.Hook, msg string) bool {
+	for _, e := range h.AllEntries() {
+		if e.Level == logrus.InfoLevel && e.Message == msg {
+			return true
+		}
+	}
+	return false
+}
+
 // TestWatchAcrossRestart: a watch survives an etcd restart, a lease that
 // ran out while etcd was down is reported Removed, and changes after the
 // restart arrive; at most one warning is logged, and the watch resumes

@@ -118,6 +118,7 @@ type watcher struct {
 
 	failing  bool // an incident is under way
 	resynced bool // the incident's first resync was logged
+	resumed  bool // the incident's resumed watch was logged
 	retries  int
 	delay    time.Duration
 }
@@ -127,10 +128,15 @@ type watcher struct {
 func (w *watcher) watch(ctx context.Context) (delivered bool, err error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1))
+	ch := w.r.client.Watch(wctx, w.r.SubnetsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(w.rev+1),
+		clientv3.WithCreatedNotify())
 	for resp := range ch {
 		if err := resp.Err(); err != nil {
 			return delivered, err
+		}
+		if resp.Created {
+			w.created()
+			continue
 		}
 		if len(resp.Events) == 0 {
 			continue
@@ -243,6 +249,7 @@ func (w *watcher) replace(leases []subnet.Lease, malformed map[string]bool, rev 
 func (w *watcher) beginIncident(err error) {
 	if w.failing {
 		w.r.log.WithError(err).Debug("lease watch ended again")
+		w.resumed = false
 		return
 	}
 	w.failing = true
@@ -254,7 +261,17 @@ func (w *watcher) beginIncident(err error) {
 }
 
 func (w *watcher) endIncident() {
-	w.failing, w.resynced, w.retries, w.delay = false, false, 0, minBackoff
+	w.failing, w.resynced, w.resumed, w.retries, w.delay = false, false, false, 0, minBackoff
+}
+
+// created notes a watch etcd accepted. After an incident it tells the
+// operator, once, that the watch is back without a re-list: a warning
+// with no word of recovery would leave them guessing.
+func (w *watcher) created() {
+	if w.failing && !w.resumed {
+		w.resumed = true
+		w.r.log.WithField("revision", w.rev).Info("lease watch resumed")
+	}
 }
 
 // sleep waits the current backoff delay and doubles it.
