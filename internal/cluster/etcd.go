@@ -175,6 +175,17 @@ func (c *Cluster) PutNetConf(ctx context.Context, conf string) error {
 
 // Put writes one key (as etcdctl put would).
 func (c *Cluster) Put(ctx context.Context, key, value string) error {
+	return c.withClient(ctx, func(ctx context.Context, cl *clientv3.Client) error {
+		if _, err := cl.Put(ctx, key, value); err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// withClient runs f with a new client and a 10 s deadline, as one etcdctl
+// command would.
+func (c *Cluster) withClient(ctx context.Context, f func(context.Context, *clientv3.Client) error) error {
 	cl, err := c.Client()
 	if err != nil {
 		return err
@@ -182,10 +193,7 @@ func (c *Cluster) Put(ctx context.Context, key, value string) error {
 	defer cl.Close()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cl.Put(cctx, key, value); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	return nil
+	return f(cctx, cl)
 }
 
 // KV is one key and value as etcdctl prints them.
@@ -193,20 +201,17 @@ type KV struct{ Key, Value string }
 
 // Get lists the keys under prefix, as `etcdctl get --prefix` would.
 func (c *Cluster) Get(ctx context.Context, prefix string) ([]KV, error) {
-	cl, err := c.Client()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	r, err := cl.Get(cctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", prefix, err)
-	}
-	out := make([]KV, 0, len(r.Kvs))
-	for _, kv := range r.Kvs {
-		out = append(out, KV{string(kv.Key), string(kv.Value)})
-	}
-	return out, nil
+	var out []KV
+	err := c.withClient(ctx, func(ctx context.Context, cl *clientv3.Client) error {
+		r, err := cl.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			return fmt.Errorf("get %s: %w", prefix, err)
+		}
+		out = make([]KV, 0, len(r.Kvs))
+		for _, kv := range r.Kvs {
+			out = append(out, KV{string(kv.Key), string(kv.Value)})
+		}
+		return nil
+	})
+	return out, err
 }

@@ -167,15 +167,10 @@ func (n *Node) Reboot() error {
 
 // Delete removes one key (as etcdctl del would); a missing key is no error.
 func (c *Cluster) Delete(ctx context.Context, key string) error {
-	cl, err := c.Client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := cl.Delete(cctx, key); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
-	}
-	return nil
+	return c.withClient(ctx, func(ctx context.Context, cl *clientv3.Client) error {
+		if _, err := cl.Delete(ctx, key); err != nil {
+			return fmt.Errorf("delete %s: %w", key, err)
+		}
+		return nil
+	})
 }
