@@ -69,6 +69,19 @@ type Local struct {
 	Routes []Route
 }
 
+// LocalOf is the part of Local that our own lease gives: its key, its
+// public addresses and the VTEP MACs of its backend data. weftd, weftctl
+// doctor and the test fleet's convergence check all identify a node so.
+func LocalOf(own Lease) Local {
+	l := Local{Subnet: own.Subnet, IPv6Subnet: own.IPv6Subnet, PublicIP: own.Attrs.PublicIP, PublicIPv6: own.Attrs.PublicIPv6}
+	for _, data := range [][]byte{own.Attrs.BackendData, own.Attrs.BackendV6Data} {
+		if d, err := DecodeVXLANData(data); err == nil {
+			l.VTEPMACs = append(l.VTEPMACs, d.VtepMAC)
+		}
+	}
+	return l
+}
+
 func (l *Local) ownKey(le *Lease) bool {
 	return (l.Subnet.IsValid() || l.IPv6Subnet.IsValid()) && le.Subnet == l.Subnet && le.IPv6Subnet == l.IPv6Subnet
 }

@@ -624,3 +624,23 @@ func TestAdmitOwnLeaseHoldsItsSubnetWhenRewritten(t *testing.T) {
 		t.Errorf("rejected %+v, want only %s as a duplicate of our own key", got.Rejected, other.Key())
 	}
 }
+
+// TestLocalOf: a dual-stack lease gives its key, both public addresses and
+// the VTEP MAC of each family's backend data; undecodable data gives none.
+func TestLocalOf(t *testing.T) {
+	own := Lease{Subnet: netip.MustParsePrefix("10.244.1.0/24"), IPv6Subnet: netip.MustParsePrefix("2001:db8:1::/64"),
+		Attrs: LeaseAttrs{PublicIP: netip.MustParseAddr("198.18.0.1"), PublicIPv6: netip.MustParseAddr("2001:db8:18::1"),
+			BackendData:   []byte(`{"VNI":1,"VtepMAC":"aa:00:00:00:00:01"}`),
+			BackendV6Data: []byte(`{"VNI":1,"VtepMAC":"aa:00:00:00:00:02"}`)}}
+	l := LocalOf(own)
+	if l.Subnet != own.Subnet || l.IPv6Subnet != own.IPv6Subnet || l.PublicIP != own.Attrs.PublicIP || l.PublicIPv6 != own.Attrs.PublicIPv6 {
+		t.Errorf("LocalOf identity = %+v", l)
+	}
+	if len(l.VTEPMACs) != 2 || l.VTEPMACs[0].String() != "aa:00:00:00:00:01" || l.VTEPMACs[1].String() != "aa:00:00:00:00:02" {
+		t.Errorf("VTEPMACs = %v, want both families' MACs", l.VTEPMACs)
+	}
+	own.Attrs.BackendData, own.Attrs.BackendV6Data = []byte("not json"), nil
+	if l := LocalOf(own); len(l.VTEPMACs) != 0 {
+		t.Errorf("VTEPMACs from undecodable data = %v, want none", l.VTEPMACs)
+	}
+}

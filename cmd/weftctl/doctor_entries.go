@@ -21,13 +21,7 @@ import (
 func (v *nodeView) admit() []subnet.Lease {
 	var local subnet.Local
 	if v.own != nil {
-		local.Subnet, local.IPv6Subnet = v.own.Subnet, v.own.IPv6Subnet
-		local.PublicIP, local.PublicIPv6 = v.own.Attrs.PublicIP, v.own.Attrs.PublicIPv6
-		for _, data := range [][]byte{v.own.Attrs.BackendData, v.own.Attrs.BackendV6Data} {
-			if d, err := subnet.DecodeVXLANData(data); err == nil {
-				local.VTEPMACs = append(local.VTEPMACs, d.VtepMAC)
-			}
-		}
+		local = subnet.LocalOf(*v.own)
 	}
 	local.Addrs, local.Routes = vxlan.NodeFacts(v.links, slices.Concat(v.routes[dataplane.IPv4], v.routes[dataplane.IPv6]),
 		v.cfg.Backend.VNI)

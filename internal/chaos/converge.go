@@ -105,12 +105,8 @@ func (f *Fleet) CheckNode(n *cluster.Node, v etcdView) ([]string, error) {
 func (f *Fleet) admitLocal(n *cluster.Node, v etcdView, links []dataplane.Link, routes []dataplane.Route) subnet.Local {
 	var local subnet.Local
 	for _, l := range v.leases {
-		if l.Attrs.PublicIP != n.IP {
-			continue
-		}
-		local.Subnet, local.PublicIP = l.Subnet, l.Attrs.PublicIP
-		if d, err := subnet.DecodeVXLANData(l.Attrs.BackendData); err == nil {
-			local.VTEPMACs = append(local.VTEPMACs, d.VtepMAC)
+		if l.Attrs.PublicIP == n.IP {
+			local = subnet.LocalOf(l)
 		}
 	}
 	local.Addrs, local.Routes = vxlan.NodeFacts(links, routes, v.cfg.Backend.VNI)

@@ -139,16 +139,8 @@ func (a *admission) local(ctx context.Context) subnet.Local {
 	ext := a.ext
 	a.mu.Unlock()
 	own := a.d.currentLease()
-	l := subnet.Local{
-		Subnet: own.Subnet, IPv6Subnet: own.IPv6Subnet,
-		PublicIP: own.Attrs.PublicIP, PublicIPv6: own.Attrs.PublicIPv6,
-		Endpoints: endpointAddrs(ctx, a.d.opts.Etcd.Endpoints),
-	}
-	for _, data := range [][]byte{own.Attrs.BackendData, own.Attrs.BackendV6Data} {
-		if v, err := subnet.DecodeVXLANData(data); err == nil {
-			l.VTEPMACs = append(l.VTEPMACs, v.VtepMAC)
-		}
-	}
+	l := subnet.LocalOf(own)
+	l.Endpoints = endpointAddrs(ctx, a.d.opts.Etcd.Endpoints)
 	if !l.PublicIP.IsValid() {
 		l.PublicIP, l.PublicIPv6 = ext.PublicIP, ext.PublicIPv6
 	}
