@@ -18,6 +18,10 @@ VERSION       ?= $(shell if git rev-parse --git-dir >/dev/null 2>&1; then \
 	echo "v0.0.0-$$(git rev-list --count HEAD)-g$$(git rev-parse --short=12 HEAD)$$(git diff --quiet HEAD -- || echo -dirty)"; \
 	else echo v0.0.0-dev; fi)
 COMMIT        ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# grpcnotrace drops gRPC's golang.org/x/net/trace, which pulls in html/template:
+# its reflection keeps every exported method of every type in the binary, and
+# without it weftd is 4 MB (22 %) smaller, which is 4 MB less mapped at run time.
+GOTAGS        := grpcnotrace
 LDFLAGS       := -s -w -X github.com/weft-net/weft/internal/version.Version=$(VERSION) -X github.com/weft-net/weft/internal/version.Commit=$(COMMIT)
 TEST_TIMEOUT  ?= 45m
 FUZZTIME      ?= 10s
@@ -66,10 +70,10 @@ version: ## print the version the binaries get (git describe with semver tags)
 
 build: ## build bin/weftd, bin/weft (CNI plugin), bin/weftctl and bin/weft-demo (demo; runs the test topologies' etcd)
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftctl ./cmd/weftctl
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft-demo ./cmd/weft-demo
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/weftctl ./cmd/weftctl
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/weft-demo ./cmd/weft-demo
 
 cni-plugins: ## build the reference CNI plugins (bridge, host-local, portmap, loopback) into bin/cni
 	@mkdir -p $(CNI_BIN)
@@ -100,7 +104,7 @@ $(CRI_BIN)/.crictl-$(CRICTL_VER):
 	@touch $@
 
 image: ## build the OCI image (linux/amd64+arm64) into bin/weft-image.tar, no Docker needed; prints its digest
-	$(GO) run ./internal/imagebuild -repo $(IMAGE_REPO) -tag '$(VERSION)' -ldflags '$(LDFLAGS)' \
+	$(GO) run ./internal/imagebuild -repo $(IMAGE_REPO) -tag '$(VERSION)' -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' \
 		-platforms $(IMAGE_PLATFORMS) -epoch $(SOURCE_DATE_EPOCH) -out $(IMAGE_TAR) -work $(BIN)/image -go $(GO)
 
 deps: ## install what the tests need beyond Go, gcc, git and iproute2 (iptables, nft, ethtool, runc)

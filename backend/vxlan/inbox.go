@@ -126,6 +126,13 @@ func (in *inbox) markSince(sn netip.Prefix, t time.Time) {
 	}
 }
 
+// size is how many peers the current set holds.
+func (in *inbox) size() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.specs)
+}
+
 func (in *inbox) hasPeers() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()

@@ -119,8 +119,13 @@ type fdbRef struct {
 	has  bool // the kernel holds it (Run loop's belief)
 }
 
-func newPlan(l Local) plan {
-	return plan{local: l, peers: map[netip.Prefix]peer{}, fdb: map[fdbKey]fdbRef{}, v6of: map[netip.Prefix]netip.Prefix{},
+func newPlan(l Local) plan { return newPlanFor(l, 0) }
+
+// newPlanFor is newPlan for about n peers: maps grown entry by entry end
+// up a quarter larger than maps made for their size (at 10,000 peers,
+// 0.4 MB more of weftd's peak).
+func newPlanFor(l Local, n int) plan {
+	return plan{local: l, peers: make(map[netip.Prefix]peer, n), fdb: make(map[fdbKey]fdbRef, n), v6of: map[netip.Prefix]netip.Prefix{},
 		v6only: l.Dev4 == 0 && l.Dev6 != 0}
 }
 

@@ -191,7 +191,7 @@ func refills(op *Op, recreated map[int]bool) bool {
 // those a dump misses as repairs).
 func (b *Backend) replan(ls *loopState, prev Local) {
 	old := ls.plan
-	ls.plan = newPlan(ls.local)
+	ls.plan = newPlanFor(ls.local, b.in.size())
 	ls.programmed = 0
 	var problems []Problem
 	b.in.each(func(sn netip.Prefix, s peerSpec) {

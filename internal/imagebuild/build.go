@@ -42,6 +42,7 @@ var Plugins = []string{"main/bridge", "ipam/host-local", "meta/portmap", "main/l
 type Options struct {
 	Repo, Tag string
 	LDFlags   string
+	Tags      string // build tags, comma-separated (the Makefile's GOTAGS)
 	Out       string // the OCI layout tarball
 	WorkDir   string // staged root file systems, one per platform
 	Go        string // the go command
@@ -150,7 +151,7 @@ func crossBuild(ctx context.Context, o Options, p v1.Platform, pluginsVer, dir s
 	// stamped into their version line, as upstream's release builds do,
 	// which the install step compares.
 	builds := [][]string{
-		append([]string{"build", "-trimpath", "-ldflags", o.LDFlags, "-o", bin + "/"}, own...),
+		append([]string{"build", "-trimpath", "-tags", o.Tags, "-ldflags", o.LDFlags, "-o", bin + "/"}, own...),
 		append([]string{"build", "-trimpath", "-ldflags", "-X " + pluginModuleRoot + "/pkg/utils/buildversion.BuildVersion=" + pluginsVer, "-o", plugins + "/"}, refs...),
 	}
 	for _, args := range builds {

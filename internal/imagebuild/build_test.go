@@ -36,6 +36,7 @@ func TestImageReproducible(t *testing.T) {
 		return Options{
 			Repo: "ghcr.io/weft-net/weft", Tag: "v0.0.0-test+meta",
 			LDFlags: "-s -w -X github.com/weft-net/weft/internal/version.Version=v0.0.0-test",
+			Tags:    "grpcnotrace",
 			Out:     filepath.Join(dir, "out", "weft-image.tar"), WorkDir: filepath.Join(dir, "work"),
 			ModRoot: testbin.RepoRoot(), Epoch: epoch,
 			Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}},

@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&o.Repo, "repo", "ghcr.io/weft-net/weft", "image repository (the reference is repo:tag)")
 	flag.StringVar(&o.Tag, "tag", "", "image tag; characters a tag cannot hold become '-' (required; the Makefile passes VERSION)")
 	flag.StringVar(&o.LDFlags, "ldflags", "", "-ldflags for weftd, weft and weftctl (the Makefile's LDFLAGS)")
+	flag.StringVar(&o.Tags, "tags", "", "build tags for weftd, weft and weftctl (the Makefile's GOTAGS)")
 	flag.StringVar(&o.Out, "out", "bin/weft-image.tar", "OCI layout tarball to write")
 	flag.StringVar(&o.WorkDir, "work", "bin/image", "where the per-platform root file systems are staged")
 	flag.StringVar(&o.Go, "go", "go", "the go command")

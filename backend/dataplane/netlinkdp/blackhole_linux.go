@@ -31,10 +31,9 @@ func (b Blackhole) route() *netlink.Route {
 
 // Blackholes lists the blackhole routes of the main table for one family.
 func (d *Dataplane) Blackholes(f dataplane.Family) ([]Blackhole, error) {
-	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_BLACKHOLE}
-	out, err := collectRoutes(d, familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE,
-		func(acc []Blackhole, r *netlink.Route) []Blackhole {
-			return append(acc, Blackhole{Dst: prefixOf(r.Dst), Protocol: uint8(r.Protocol), Metric: uint32(r.Priority)})
+	out, err := collectRoutes(d, familyOf(f), unix.RTN_BLACKHOLE, func() []Blackhole { return nil },
+		func(acc []Blackhole, r *routeMsg) []Blackhole {
+			return append(acc, Blackhole{Dst: r.route.Dst, Protocol: r.route.Protocol, Metric: r.route.Metric})
 		})
 	if err != nil {
 		return nil, fmt.Errorf("list %s blackhole routes: %w", f, err)

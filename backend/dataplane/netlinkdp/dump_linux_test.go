@@ -24,8 +24,8 @@ import (
 type tables struct {
 	links  []netlink.Link
 	addrs  []netlink.Addr
-	neighs []netlink.Neigh
-	routes []netlink.Route
+	neighs []neighMsg
+	routes []routeMsg
 	calls  int
 }
 
@@ -55,20 +55,20 @@ func (t *tables) AddrList(link netlink.Link, _ int) ([]netlink.Addr, error) {
 	return out, nil
 }
 
-func (t *tables) NeighListIter(index, family int, f func(*netlink.Neigh) bool) error {
+func (t *tables) NeighIter(index, family int, f func(*neighMsg) bool) error {
 	t.calls++
 	for i := range t.neighs {
-		if n := t.neighs[i]; n.LinkIndex == index && n.Family == family && !f(&n) {
+		if n := t.neighs[i]; n.index == index && int(n.family) == family && !f(&n) {
 			break
 		}
 	}
 	return nil
 }
 
-func (t *tables) RouteListFilteredIter(family int, _ *netlink.Route, _ uint64, f func(netlink.Route) bool) error {
+func (t *tables) RouteIter(family int, f func(*routeMsg) bool) error {
 	t.calls++
-	for _, r := range t.routes {
-		if r.Family == family && !f(r) {
+	for i := range t.routes {
+		if r := t.routes[i]; r.route.Dst.Addr().Is4() == (family == unix.AF_INET) && !f(&r) {
 			break
 		}
 	}
@@ -77,9 +77,13 @@ func (t *tables) RouteListFilteredIter(family int, _ *netlink.Route, _ uint64, f
 
 func cidr(s string) *net.IPNet { return ipNetOf(netip.MustParsePrefix(s)) }
 
-func ip(s string) net.IP { return ipOf(netip.MustParseAddr(s)) }
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-func mac(last byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 1, last} }
+func mac(last byte) [6]byte { return [6]byte{2, 0, 0, 0, 1, last} }
+
+func mainRoute(r dataplane.Route) routeMsg {
+	return routeMsg{table: unix.RT_TABLE_MAIN, typ: unix.RTN_UNICAST, route: r}
+}
 
 func newTables() *tables {
 	return &tables{
@@ -92,18 +96,16 @@ func newTables() *tables {
 			{LinkIndex: 2, IPNet: cidr("198.18.0.1/24")},
 			{LinkIndex: 5, IPNet: cidr("10.244.1.0/32")},
 		},
-		neighs: []netlink.Neigh{
-			{LinkIndex: 5, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: ip("10.244.2.0"), HardwareAddr: mac(2)},
-			{LinkIndex: 5, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: ip("10.244.3.0"), HardwareAddr: mac(3)},
-			{LinkIndex: 5, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT, IP: ip("198.19.0.2"), HardwareAddr: mac(2)},
-			{LinkIndex: 5, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT, IP: ip("198.19.0.3"), HardwareAddr: mac(3)},
+		neighs: []neighMsg{
+			{index: 5, family: unix.AF_INET, state: unix.NUD_PERMANENT, ip: ip("10.244.2.0"), mac: mac(2)},
+			{index: 5, family: unix.AF_INET, state: unix.NUD_PERMANENT, ip: ip("10.244.3.0"), mac: mac(3)},
+			{index: 5, family: unix.AF_BRIDGE, state: unix.NUD_PERMANENT, ip: ip("198.19.0.2"), mac: mac(2)},
+			{index: 5, family: unix.AF_BRIDGE, state: unix.NUD_PERMANENT, ip: ip("198.19.0.3"), mac: mac(3)},
 		},
-		routes: []netlink.Route{
-			{Family: unix.AF_INET, LinkIndex: 2, Priority: 100, Gw: ip("198.18.0.254")},
-			{Family: unix.AF_INET, LinkIndex: 5, Dst: cidr("10.244.2.0/24"), Gw: ip("10.244.2.0"),
-				Flags: int(netlink.FLAG_ONLINK)},
-			{Family: unix.AF_INET, LinkIndex: 5, Dst: cidr("10.244.3.0/24"), Gw: ip("10.244.3.0"),
-				Flags: int(netlink.FLAG_ONLINK)},
+		routes: []routeMsg{
+			mainRoute(dataplane.Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), LinkIndex: 2, Metric: 100, Gw: ip("198.18.0.254")}),
+			mainRoute(dataplane.Route{LinkIndex: 5, Dst: netip.MustParsePrefix("10.244.2.0/24"), Gw: ip("10.244.2.0"), OnLink: true}),
+			mainRoute(dataplane.Route{LinkIndex: 5, Dst: netip.MustParsePrefix("10.244.3.0/24"), Gw: ip("10.244.3.0"), OnLink: true}),
 		},
 	}
 }

@@ -6,11 +6,14 @@ package netlinkdp
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/weft-net/weft/backend/dataplane"
 )
 
 // MaxDumpAttempts is maxDumpAttempts for the external tests.
@@ -57,9 +60,9 @@ func partial[T any](all []T, stale T) []T {
 // staleIP is an address no test programs (TEST-NET-1).
 var staleIP = net.IPv4(192, 0, 2, 1).To4()
 
-func staleNeigh(index int) netlink.Neigh {
-	return netlink.Neigh{LinkIndex: index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: staleIP,
-		HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0xde, 0xad}}
+func staleNeigh(index, family int) neighMsg {
+	return neighMsg{index: index, family: uint8(family), state: unix.NUD_PERMANENT, ip: netip.AddrFrom4([4]byte(staleIP)),
+		mac: [6]byte{2, 0, 0, 0, 0xde, 0xad}}
 }
 
 func staleLink() netlink.Link {
@@ -95,22 +98,17 @@ func (in *interrupter) AddrList(link netlink.Link, family int) ([]netlink.Addr, 
 	return as, err
 }
 
-// NeighListIter passes the first half of the entries and a stale one to f
-// before reporting the interruption, as the kernel dumper does with what
-// it has read.
-func (in *interrupter) NeighListIter(index, family int, f func(*netlink.Neigh) bool) error {
-	var all []netlink.Neigh
-	err := in.next.NeighListIter(index, family, func(n *netlink.Neigh) bool {
+// NeighIter passes the first half of the entries and a stale one (a
+// neighbour, or an FDB entry's destination) to f before reporting the
+// interruption, as the kernel dumper does with what it has read.
+func (in *interrupter) NeighIter(index, family int, f func(*neighMsg) bool) error {
+	var all []neighMsg
+	err := in.next.NeighIter(index, family, func(n *neighMsg) bool {
 		all = append(all, *n)
 		return true
 	})
 	if err == nil && in.interrupt(fmt.Sprintf("neigh %d %d", index, family)) {
-		stale := staleNeigh(index)
-		stale.Family = family
-		if family == unix.AF_BRIDGE {
-			stale.IP = staleIP // an FDB entry's destination
-		}
-		all, err = partial(all, stale), netlink.ErrDumpInterrupted
+		all, err = partial(all, staleNeigh(index, family)), netlink.ErrDumpInterrupted
 	}
 	for i := range all {
 		if !f(&all[i]) {
@@ -120,23 +118,25 @@ func (in *interrupter) NeighListIter(index, family int, f func(*netlink.Neigh) b
 	return err
 }
 
-// RouteListFilteredIter passes the first half of the routes and a stale
-// default route of the lowest metric to f before reporting the
-// interruption, as the library's iterator does with what it has read.
-func (in *interrupter) RouteListFilteredIter(family int, filter *netlink.Route, mask uint64,
-	f func(netlink.Route) bool) error {
-	var all []netlink.Route
-	err := in.next.RouteListFilteredIter(family, filter, mask, func(r netlink.Route) bool {
-		all = append(all, r)
+// RouteIter passes the first half of the routes and a stale default route
+// of the lowest metric to f before reporting the interruption, as the
+// kernel dumper does with what it has read.
+func (in *interrupter) RouteIter(family int, f func(*routeMsg) bool) error {
+	var all []routeMsg
+	err := in.next.RouteIter(family, func(r *routeMsg) bool {
+		all = append(all, *r)
 		return true
 	})
-	if err == nil && in.interrupt(fmt.Sprintf("routes %d %d", family, mask)) {
-		stale := netlink.Route{LinkIndex: 9999, Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST,
-			Family: family, Priority: 0}
+	if err == nil && in.interrupt(fmt.Sprintf("routes %d", family)) {
+		dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if family == unix.AF_INET6 {
+			dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+		stale := routeMsg{table: unix.RT_TABLE_MAIN, typ: unix.RTN_UNICAST, route: dataplane.Route{Dst: dst, LinkIndex: 9999}}
 		all, err = partial(all, stale), netlink.ErrDumpInterrupted
 	}
-	for _, r := range all {
-		if !f(r) {
+	for i := range all {
+		if !f(&all[i]) {
 			break
 		}
 	}

@@ -39,6 +39,7 @@ type Dataplane struct {
 	log      logrus.FieldLogger
 	// interrupted counts dumps the kernel reported interrupted.
 	interrupted atomic.Uint64
+	sizes       dumpSizes
 	// ReceiveBuffer is the notification socket buffer size in bytes; set
 	// it before calling Watch.
 	ReceiveBuffer int

@@ -43,23 +43,33 @@ type reqConn struct {
 
 // newReqConn opens a blocking NETLINK_ROUTE socket in ns.
 func newReqConn(ns netns.NsHandle) (*reqConn, error) {
-	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	fd, err := openNetlinkFD(ns)
 	if err != nil {
 		return nil, err
+	}
+	return &reqConn{fd: fd, req: make([]byte, 0, 256), ack: make([]byte, 8192)}, nil
+}
+
+// openNetlinkFD opens a NETLINK_ROUTE socket in ns for plain, blocking
+// system calls, with a receive timeout of reqTimeout.
+func openNetlinkFD(ns netns.NsHandle) (int, error) {
+	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return -1, err
 	}
 	// Our own descriptor of the socket, used with plain system calls (the
 	// library's is in non-blocking mode for Go's poller).
 	fd, err := unix.FcntlInt(uintptr(s.GetFd()), unix.F_DUPFD_CLOEXEC, 0)
 	s.Close()
 	if err != nil {
-		return nil, fmt.Errorf("duplicate netlink socket: %w", err)
+		return -1, fmt.Errorf("duplicate netlink socket: %w", err)
 	}
 	tv := unix.NsecToTimeval(reqTimeout.Nanoseconds())
 	if err := errors.Join(unix.SetNonblock(fd, false), unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)); err != nil {
 		_ = unix.Close(fd)
-		return nil, fmt.Errorf("set up netlink socket: %w", err)
+		return -1, fmt.Errorf("set up netlink socket: %w", err)
 	}
-	return &reqConn{fd: fd, req: make([]byte, 0, 256), ack: make([]byte, 8192)}, nil
+	return fd, nil
 }
 
 func (c *reqConn) close() error { return unix.Close(c.fd) }

@@ -13,29 +13,30 @@ import (
 	"github.com/weft-net/weft/backend/dataplane"
 )
 
-func neighOf(n *netlink.Neigh) dataplane.Neigh {
-	return dataplane.Neigh{LinkIndex: n.LinkIndex, IP: addrOf(n.IP), MAC: macOf(n.HardwareAddr)}
-}
-
-func fdbOf(n *netlink.Neigh) dataplane.FDBEntry {
-	return dataplane.FDBEntry{LinkIndex: n.LinkIndex, MAC: macOf(n.HardwareAddr), Dst: addrOf(n.IP)}
-}
-
 // Neighs lists the permanent IPv4 and IPv6 neighbour entries of a link.
 func (d *Dataplane) Neighs(index int) ([]dataplane.Neigh, error) {
+	t := dumpTable{kind: 'n', link: index}
 	var out []dataplane.Neigh
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		ns, err := eachNeigh(d, index, fam, func(acc []dataplane.Neigh, n *netlink.Neigh) []dataplane.Neigh {
-			if n.State&netlink.NUD_PERMANENT != 0 {
-				acc = append(acc, neighOf(n))
+		// Both families into one slice: an attempt of the IPv6 dump starts
+		// again from the IPv4 entries.
+		n4 := len(out)
+		start := func() []dataplane.Neigh { return out[:n4] }
+		if fam == unix.AF_INET {
+			start = func() []dataplane.Neigh { return sized[dataplane.Neigh](d, t) }
+		}
+		ns, err := eachNeigh(d, index, fam, start, func(acc []dataplane.Neigh, n *neighMsg) []dataplane.Neigh {
+			if n.state&unix.NUD_PERMANENT != 0 {
+				acc = append(acc, dataplane.Neigh{LinkIndex: n.index, IP: n.ip, MAC: n.mac})
 			}
 			return acc
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list neighbours of link %d: %w", index, err)
 		}
-		out = append(out, ns...)
+		out = ns
 	}
+	d.sizes.keep(t, len(out))
 	return out, nil
 }
 
@@ -44,6 +45,7 @@ func (d *Dataplane) SetNeigh(n dataplane.Neigh) error {
 	if err := d.req.neigh(false, false, n.LinkIndex, n.IP, n.MAC); err != nil {
 		return fmt.Errorf("set neighbour %s lladdr %s dev %d: %w", n.IP, n.MAC, n.LinkIndex, err)
 	}
+	d.sizes.grow(dumpTable{kind: 'n', link: n.LinkIndex}, 1)
 	return nil
 }
 
@@ -52,20 +54,24 @@ func (d *Dataplane) DelNeigh(n dataplane.Neigh) error {
 	if err := d.req.neigh(true, false, n.LinkIndex, n.IP, n.MAC); err != nil && !gone(err) {
 		return fmt.Errorf("delete neighbour %s dev %d: %w", n.IP, n.LinkIndex, err)
 	}
+	d.sizes.grow(dumpTable{kind: 'n', link: n.LinkIndex}, -1)
 	return nil
 }
 
 // FDB lists the entries with a remote destination of a VXLAN link.
 func (d *Dataplane) FDB(index int) ([]dataplane.FDBEntry, error) {
-	out, err := eachNeigh(d, index, unix.AF_BRIDGE, func(acc []dataplane.FDBEntry, n *netlink.Neigh) []dataplane.FDBEntry {
-		if n.IP != nil && n.LinkIndex == index {
-			acc = append(acc, fdbOf(n))
-		}
-		return acc
-	})
+	t := dumpTable{kind: 'f', link: index}
+	out, err := eachNeigh(d, index, unix.AF_BRIDGE, func() []dataplane.FDBEntry { return sized[dataplane.FDBEntry](d, t) },
+		func(acc []dataplane.FDBEntry, n *neighMsg) []dataplane.FDBEntry {
+			if n.ip.IsValid() && n.index == index {
+				acc = append(acc, dataplane.FDBEntry{LinkIndex: n.index, MAC: n.mac, Dst: n.ip})
+			}
+			return acc
+		})
 	if err != nil {
 		return nil, fmt.Errorf("list fdb of link %d: %w", index, err)
 	}
+	d.sizes.keep(t, len(out))
 	return out, nil
 }
 
@@ -74,6 +80,7 @@ func (d *Dataplane) SetFDB(e dataplane.FDBEntry) error {
 	if err := d.req.neigh(false, true, e.LinkIndex, e.Dst, e.MAC); err != nil {
 		return fmt.Errorf("set fdb %s dst %s dev %d: %w", e.MAC, e.Dst, e.LinkIndex, err)
 	}
+	d.sizes.grow(dumpTable{kind: 'f', link: e.LinkIndex}, 1)
 	return nil
 }
 
@@ -82,6 +89,7 @@ func (d *Dataplane) DelFDB(e dataplane.FDBEntry) error {
 	if err := d.req.neigh(true, true, e.LinkIndex, e.Dst, e.MAC); err != nil && !gone(err) {
 		return fmt.Errorf("delete fdb %s dst %s dev %d: %w", e.MAC, e.Dst, e.LinkIndex, err)
 	}
+	d.sizes.grow(dumpTable{kind: 'f', link: e.LinkIndex}, -1)
 	return nil
 }
 
@@ -95,18 +103,28 @@ func routeOf(r *netlink.Route) dataplane.Route {
 
 // Routes lists the unicast single-path routes of the main table.
 func (d *Dataplane) Routes(f dataplane.Family) ([]dataplane.Route, error) {
-	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST}
-	out, err := collectRoutes(d, familyOf(f), filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE,
-		func(out []dataplane.Route, r *netlink.Route) []dataplane.Route {
-			if len(r.MultiPath) == 0 {
-				out = append(out, routeOf(r))
+	t := dumpTable{kind: 'r', family: uint8(familyOf(f))}
+	out, err := collectRoutes(d, familyOf(f), unix.RTN_UNICAST, func() []dataplane.Route { return sized[dataplane.Route](d, t) },
+		func(out []dataplane.Route, r *routeMsg) []dataplane.Route {
+			if !r.multipath {
+				out = append(out, r.route)
 			}
 			return out
 		})
 	if err != nil {
 		return nil, fmt.Errorf("list %s routes: %w", f, err)
 	}
+	d.sizes.keep(t, len(out))
 	return out, nil
+}
+
+// routeTable is the dump table of r's family.
+func routeTable(r dataplane.Route) dumpTable {
+	f := dataplane.IPv4
+	if !r.Dst.Addr().Is4() {
+		f = dataplane.IPv6
+	}
+	return dumpTable{kind: 'r', family: uint8(familyOf(f))}
 }
 
 // ReplaceRoute adds or replaces a main-table route.
@@ -114,6 +132,7 @@ func (d *Dataplane) ReplaceRoute(r dataplane.Route) error {
 	if err := d.req.route(false, r); err != nil {
 		return fmt.Errorf("replace route %s via %s dev %d metric %d: %w", r.Dst, r.Gw, r.LinkIndex, r.Metric, err)
 	}
+	d.sizes.grow(routeTable(r), 1)
 	return nil
 }
 
@@ -123,6 +142,7 @@ func (d *Dataplane) DelRoute(r dataplane.Route) error {
 	if err := d.req.route(true, r); err != nil && !gone(err) {
 		return fmt.Errorf("delete route %s dev %d metric %d: %w", r.Dst, r.LinkIndex, r.Metric, err)
 	}
+	d.sizes.grow(routeTable(r), -1)
 	return nil
 }
 
@@ -146,11 +166,9 @@ func (d *Dataplane) RouteGet(dst netip.Addr) (dataplane.Route, error) {
 // DefaultRouteLink returns the link of the lowest-metric default route.
 func (d *Dataplane) DefaultRouteLink(f dataplane.Family) (int, error) {
 	type pick struct{ link, prio int }
-	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN}
-	best, err := collectRoutes(d, familyOf(f), filter, netlink.RT_FILTER_TABLE, func(best pick, r *netlink.Route) pick {
-		if p := prefixOf(r.Dst); (r.Dst == nil || p.Bits() == 0) && r.LinkIndex > 0 &&
-			(best.link == 0 || r.Priority < best.prio) {
-			return pick{r.LinkIndex, r.Priority}
+	best, err := collectRoutes(d, familyOf(f), unix.RTN_UNSPEC, func() pick { return pick{} }, func(best pick, r *routeMsg) pick {
+		if r.route.Dst.Bits() == 0 && r.route.LinkIndex > 0 && (best.link == 0 || int(r.route.Metric) < best.prio) {
+			return pick{r.route.LinkIndex, int(r.route.Metric)}
 		}
 		return best
 	})

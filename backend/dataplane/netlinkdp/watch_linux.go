@@ -136,75 +136,29 @@ func addrOfBytes(v []byte) netip.Addr {
 	return a.Unmap()
 }
 
-// neighUpdate decodes struct ndmsg and NDA_DST and NDA_LLADDR.
+// neighUpdate turns a neighbour or FDB notification into an Update.
 func neighUpdate(del bool, data []byte) (dataplane.Update, bool) {
-	if len(data) < unix.SizeofNdMsg {
-		return dataplane.Update{}, false
-	}
-	family := data[0]
-	index := int(int32(binary.NativeEndian.Uint32(data[4:])))
-	state := binary.NativeEndian.Uint16(data[8:])
-	var ip netip.Addr
-	var mac [6]byte
-	attrs(data[unix.SizeofNdMsg:], func(typ uint16, v []byte) {
-		switch {
-		case typ == unix.NDA_DST:
-			ip = addrOfBytes(v)
-		case typ == unix.NDA_LLADDR && len(v) != 4 && len(v) != 16:
-			copy(mac[:], v)
-		}
-	})
+	n, ok := decodeNeigh(data)
 	switch {
-	case family == unix.AF_BRIDGE && ip.IsValid():
+	case !ok:
+	case n.family == unix.AF_BRIDGE && n.ip.IsValid():
 		return dataplane.Update{Kind: dataplane.FDBUpdate, Deleted: del,
-			FDB: dataplane.FDBEntry{LinkIndex: index, MAC: mac, Dst: ip}}, true
-	case (family == unix.AF_INET || family == unix.AF_INET6) && (del || state&unix.NUD_PERMANENT != 0):
+			FDB: dataplane.FDBEntry{LinkIndex: n.index, MAC: n.mac, Dst: n.ip}}, true
+	case (n.family == unix.AF_INET || n.family == unix.AF_INET6) && (del || n.state&unix.NUD_PERMANENT != 0):
 		// A deleted entry is reported failed, not permanent: report every
 		// deletion, and only permanent entries otherwise.
 		return dataplane.Update{Kind: dataplane.NeighUpdate, Deleted: del,
-			Neigh: dataplane.Neigh{LinkIndex: index, IP: ip, MAC: mac}}, true
+			Neigh: dataplane.Neigh{LinkIndex: n.index, IP: n.ip, MAC: n.mac}}, true
 	}
 	return dataplane.Update{}, false
 }
 
-// routeUpdate decodes struct rtmsg and the attributes of a main-table
-// single-path route with a destination; others are not forwarded.
+// routeUpdate turns a route notification into an Update: only main-table
+// single-path routes with a destination are forwarded.
 func routeUpdate(del bool, data []byte) (dataplane.Update, bool) {
-	if len(data) < unix.SizeofRtMsg {
+	r, hasDst, ok := decodeRoute(data)
+	if !ok || r.table != unix.RT_TABLE_MAIN || r.multipath || !hasDst {
 		return dataplane.Update{}, false
 	}
-	dstLen, table, proto := int(data[1]), uint32(data[4]), data[5]
-	flags := binary.NativeEndian.Uint32(data[8:])
-	r := dataplane.Route{Protocol: proto, OnLink: flags&unix.RTNH_F_ONLINK != 0}
-	hasDst, multipath := false, false
-	attrs(data[unix.SizeofRtMsg:], func(typ uint16, v []byte) {
-		switch typ {
-		case unix.RTA_DST:
-			if a := addrOfBytes(v); a.IsValid() {
-				r.Dst, hasDst = netip.PrefixFrom(a, dstLen-8*(len(v)-a.BitLen()/8)), true
-			}
-		case unix.RTA_GATEWAY:
-			r.Gw = addrOfBytes(v)
-		case unix.RTA_PREFSRC:
-			r.Src = addrOfBytes(v)
-		case unix.RTA_OIF:
-			if len(v) >= 4 {
-				r.LinkIndex = int(int32(binary.NativeEndian.Uint32(v)))
-			}
-		case unix.RTA_PRIORITY:
-			if len(v) >= 4 {
-				r.Metric = binary.NativeEndian.Uint32(v)
-			}
-		case unix.RTA_TABLE:
-			if len(v) >= 4 {
-				table = binary.NativeEndian.Uint32(v)
-			}
-		case unix.RTA_MULTIPATH:
-			multipath = true
-		}
-	})
-	if table != unix.RT_TABLE_MAIN || multipath || !hasDst {
-		return dataplane.Update{}, false
-	}
-	return dataplane.Update{Kind: dataplane.RouteUpdate, Deleted: del, Route: r}, true
+	return dataplane.Update{Kind: dataplane.RouteUpdate, Deleted: del, Route: r.route}, true
 }
