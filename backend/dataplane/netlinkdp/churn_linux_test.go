@@ -22,11 +22,16 @@ const (
 	churnAddrs = 1000 // addresses that stay
 	churnSet   = 64   // entries of each kind added and deleted in turn
 	churnFor   = 3 * time.Second
-	// churnPause separates bursts of changes (one burst adds or deletes
-	// the churning set, 192 changes). Without pauses, changes arrive every
-	// few tens of microseconds and an address dump (milliseconds) can be
-	// interrupted ten times in a row; weftd's tables change in bursts.
+	// churnPause is the least pause between bursts of changes (one burst
+	// adds or deletes the churning set, 192 changes), and churnDuty the
+	// most of the time the tables change: the pause after a burst is at
+	// least three times as long as the burst. Without pauses, changes
+	// arrive every few tens of microseconds and every dump overlaps some;
+	// weftd's tables change in bursts. A fixed 2 ms pause was not enough
+	// where a burst took 10 ms: the tables changed 80 % of the time, and an
+	// address dump failed its ten attempts in one run of two.
 	churnPause = 2 * time.Millisecond
+	churnDuty  = 4
 )
 
 // nthAddr returns the n-th address after base (IPv4, n < 2^16).
@@ -174,16 +179,18 @@ func TestDumpUnderChurn(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
+			start := time.Now()
 			if err := c.fill(writer, churnTable, churnTable+churnSet); err != nil {
 				churnErr = err
 				return
 			}
-			time.Sleep(churnPause)
+			time.Sleep(max(churnPause, (churnDuty-1)*time.Since(start)))
+			start = time.Now()
 			if err := c.empty(writer, churnTable, churnTable+churnSet); err != nil {
 				churnErr = err
 				return
 			}
-			time.Sleep(churnPause)
+			time.Sleep(max(churnPause, (churnDuty-1)*time.Since(start)))
 			changes.Add(6 * churnSet)
 		}
 	}()

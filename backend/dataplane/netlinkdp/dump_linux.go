@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -34,8 +35,18 @@ type dumper interface {
 
 var _ dumper = (*handleDumper)(nil)
 
+// maxRetryPause caps the pause between two attempts of a dump.
+const maxRetryPause = 32 * time.Millisecond
+
 // retryDump runs one dump until the kernel completes it uninterrupted, at
-// most maxDumpAttempts times, and counts the interruptions on d.
+// most maxDumpAttempts times, and counts the interruptions on d. The
+// second attempt follows the first at once (one change landed mid-dump);
+// each further one waits twice as long as the one before, from
+// d.retryPause up to maxRetryPause, so that the attempts span a burst of
+// changes rather than fall within it: tables change in bursts (weft's own
+// programming is one), and a dump of a few hundred microseconds retried
+// at once fails all its attempts inside one burst of address changes
+// (TestDumpUnderChurn).
 //
 // On an interruption vishvananda/netlink (v1.3.x) returns the entries read
 // so far together with ErrDumpInterrupted (the Iter forms have already
@@ -55,6 +66,9 @@ func retryDump[T any](d *Dataplane, name string, dump func() (T, error)) (T, err
 		if attempt == maxDumpAttempts {
 			var zero T
 			return zero, fmt.Errorf("dump %s: changed during each of %d attempts: %w", name, attempt, err)
+		}
+		if attempt > 1 && d.retryPause > 0 {
+			time.Sleep(min(d.retryPause<<(attempt-2), maxRetryPause))
 		}
 	}
 }

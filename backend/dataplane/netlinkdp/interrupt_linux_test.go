@@ -25,6 +25,8 @@ const MaxDumpAttempts = maxDumpAttempts
 func InterruptDumps(dp *Dataplane) (set func(n int)) {
 	in := &interrupter{next: dp.dump, streak: make(map[string]int)}
 	dp.dump = in
+	// These interruptions are made up, not a burst of changes to wait out.
+	dp.retryPause = 0
 	return func(n int) { in.n.Store(int32(n)) }
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
@@ -39,7 +40,10 @@ type Dataplane struct {
 	log      logrus.FieldLogger
 	// interrupted counts dumps the kernel reported interrupted.
 	interrupted atomic.Uint64
-	sizes       dumpSizes
+	// retryPause is the first pause between attempts of an interrupted
+	// dump (see retryDump); zero retries at once.
+	retryPause time.Duration
+	sizes      dumpSizes
 	// ReceiveBuffer is the notification socket buffer size in bytes; set
 	// it before calling Watch.
 	ReceiveBuffer int
@@ -83,7 +87,8 @@ func New(ns netns.NsHandle, log logrus.FieldLogger) (*Dataplane, error) {
 		_ = own.Close()
 		return nil, err
 	}
-	return &Dataplane{h: h, dump: dump, dumpSock: dump, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer}, nil
+	return &Dataplane{h: h, dump: dump, dumpSock: dump, ns: own, ioctl: s, req: req, log: log, ReceiveBuffer: DefaultReceiveBuffer,
+		retryPause: time.Millisecond}, nil
 }
 
 // Close releases the sockets and the namespace handle.

@@ -52,6 +52,8 @@ func TestRawDumpMatchesLibrary(t *testing.T) {
 	w("route add blackhole 10.253.0.0/16")
 	w("route add 10.254.0.0/24 via 198.18.0.2 dev eth0 src 198.18.0.1 proto static")
 	w("route add 10.255.0.7 dev eth0 scope link")
+	w("addr add 198.18.5.1 peer 198.18.5.2 dev eth0")
+	w("addr add 2001:db8:19::1/64 dev eth0p nodad")
 	w("route add ::/0 via 2001:db8:18::fe dev eth0 metric 1024")
 	w("route add blackhole 2001:db8:ff::/48 proto 87")
 	w("neigh add 198.18.0.77 lladdr 02:00:00:00:77:77 dev eth0 nud stale")
@@ -61,6 +63,9 @@ func TestRawDumpMatchesLibrary(t *testing.T) {
 		sub := netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)})
 		mac := fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16, byte(i>>8), byte(i))
 		w("neigh replace %s lladdr %s dev flannel.1 nud permanent", sub, mac)
+		if i < rawDumpEntries/3 {
+			w("addr add 198.20.%d.%d/%d dev eth0p", byte(i>>8), byte(i), 16+i%17)
+		}
 		w("route replace %s/32 via %s dev flannel.1 onlink proto 87 metric %d", sub, sub, 1000+i)
 		w("neigh replace 2001:db8:44::%x lladdr %s dev eth0 nud permanent", i+1, mac)
 		w("route replace 2001:db8:%x::/64 via 2001:db8:18::%x dev eth0 proto 87 metric %d", 0x1000+i, i+2, 1000+i)
@@ -156,6 +161,31 @@ func TestRawDumpMatchesLibrary(t *testing.T) {
 			t.Errorf("%s: %d neighbours dumped, want at least %d", link.Attrs().Name, len(got), rawDumpEntries)
 		}
 		sameSet(t, link.Attrs().Name+" neighbours", got, want, func(a, b dataplane.Neigh) int { return a.IP.Compare(b.IP) })
+	}
+
+	for _, l := range []netlink.Link{nil, eth0, vx} {
+		for _, f := range []int{netlink.FAMILY_ALL, netlink.FAMILY_V4, netlink.FAMILY_V6} {
+			want, err := lib.AddrList(l, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := dp.dumpSock.AddrList(l, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			what := fmt.Sprintf("addresses of %v, family %d", l, f)
+			if l == nil && f == netlink.FAMILY_ALL && len(got) < rawDumpEntries/3 {
+				t.Errorf("%s: %d dumped, want at least %d", what, len(got), rawDumpEntries/3)
+			}
+			// Of the library's fields, weft reads (and fills in) the link
+			// and the address.
+			for i := range want {
+				want[i] = netlink.Addr{LinkIndex: want[i].LinkIndex, IPNet: want[i].IPNet}
+			}
+			sameSet(t, what, got, want, func(a, b netlink.Addr) int {
+				return cmp.Or(cmp.Compare(a.LinkIndex, b.LinkIndex), strings.Compare(a.IPNet.String(), b.IPNet.String()))
+			})
+		}
 	}
 
 	fdb0, err := lib.NeighList(vx.Attrs().Index, unix.AF_BRIDGE)

@@ -115,16 +115,19 @@ func linkUpdate(hdr *unix.NlMsghdr, data []byte) dataplane.Update {
 	return u
 }
 
-// attrs calls f for each route attribute in b.
-func attrs(b []byte, f func(typ uint16, v []byte)) {
-	for len(b) >= unix.SizeofRtAttr {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < unix.SizeofRtAttr || l > len(b) {
-			return
-		}
-		f(binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[unix.SizeofRtAttr:l])
-		b = b[min(nlmAlign(l), len(b)):]
+// nextAttr splits the first attribute off b; ok is false when b holds no
+// (whole) attribute. A loop over it, rather than a callback per
+// attribute, keeps the decoded entry off the heap.
+func nextAttr(b []byte) (typ uint16, v, rest []byte, ok bool) {
+	if len(b) < unix.SizeofRtAttr {
+		return 0, nil, nil, false
 	}
+	l := int(binary.NativeEndian.Uint16(b))
+	if l < unix.SizeofRtAttr || l > len(b) {
+		return 0, nil, nil, false
+	}
+	typ = binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+	return typ, b[unix.SizeofRtAttr:l], b[min(nlmAlign(l), len(b)):], true
 }
 
 // addrOfBytes reads an address attribute as addrOf reads a net.IP.
