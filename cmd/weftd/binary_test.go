@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,42 @@ func TestBinaryVersionLine(t *testing.T) {
 			t.Errorf("FLANNELD_IP_BLACKHOLE_ROUTE=true not in the options: %s", start)
 		}
 	})
+}
+
+// heavyPackages are packages weftd must not link: text/template (with
+// html/template) calls reflect's Method and MethodByName, and a binary
+// that can reach those keeps every exported method of every type it
+// links, 4 MB of weftd, all of it mapped at run time. gRPC reaches them
+// through golang.org/x/net/trace unless built with the grpcnotrace tag.
+var heavyPackages = []string{"text/template", "html/template", "golang.org/x/net/trace"}
+
+// TestBinaryDependencies: the Makefile builds weftd with the grpcnotrace
+// tag, and with the Makefile's tags weftd links none of heavyPackages.
+func TestBinaryDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped with -short")
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags string
+	for line := range strings.Lines(string(mk)) {
+		if k, v, ok := strings.Cut(line, ":="); ok && strings.TrimSpace(k) == "GOTAGS" {
+			tags = strings.TrimSpace(v)
+		}
+	}
+	if !strings.Contains(","+strings.ReplaceAll(tags, " ", ",")+",", ",grpcnotrace,") {
+		t.Fatalf("Makefile GOTAGS = %q, want it to hold grpcnotrace", tags)
+	}
+	out, err := exec.Command("go", "list", "-deps", "-tags", tags, ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	for _, p := range heavyPackages {
+		if slices.Contains(deps, p) {
+			t.Errorf("weftd built with tags %q links %s", tags, p)
+		}
+	}
 }
