@@ -122,3 +122,108 @@ func BenchmarkRequestPath(b *testing.B) {
 		})
 	}
 }
+
+// dumpPeers is the peers BenchmarkTableDump reads back.
+const dumpPeers = 10000
+
+// BenchmarkTableDump is the A/B of a full reconcile's reads at 10,000
+// peers: the VXLAN device's neighbour (IPv4 and IPv6) and FDB entries and
+// the main table's IPv4 routes (30,000 entries), through netlinkdp's own
+// dumps ("weft") and through the netlink library's NeighList and
+// RouteListFiltered converted to the same dataplane values ("library",
+// what netlinkdp did before). The tables are programmed once, untimed.
+func BenchmarkTableDump(b *testing.B) {
+	for _, path := range []string{"weft", "library"} {
+		b.Run(path, func(b *testing.B) {
+			h, ns := newHarnessNS(b)
+			dp := h.DP.(*netlinkdp.Dataplane)
+			lib, err := netlink.NewHandleAt(ns.Handle, unix.NETLINK_ROUTE)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer lib.Close()
+			l, err := dp.CreateVXLAN(dataplane.VXLANSpec{Name: "flannel.1", MTU: 1450, VXLANAttrs: dataplane.VXLANAttrs{
+				VNI: 1, Port: 8472, Local: dataplanetest.UnderlayAddr.Addr(), UnderlayIndex: h.Underlay.Index}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			peers := benchPeerSet(dumpPeers, l.Index)
+			for i := range peers {
+				if err := (rawPath{dp}).set(&peers[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			read := func() (int, error) {
+				ns, err := dp.Neighs(l.Index)
+				if err != nil {
+					return 0, err
+				}
+				fdb, err := dp.FDB(l.Index)
+				if err != nil {
+					return 0, err
+				}
+				rs, err := dp.Routes(dataplane.IPv4)
+				return len(ns) + len(fdb) + len(rs), err
+			}
+			if path == "library" {
+				read = func() (int, error) { return libDump(lib, l.Index) }
+			}
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if n, err = read(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n < 3*dumpPeers {
+				b.Fatalf("read %d entries, want at least %d", n, 3*dumpPeers)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+		})
+	}
+}
+
+// libDump reads what BenchmarkTableDump reads through the netlink library,
+// keeping the same entries as netlinkdp in the same dataplane values.
+func libDump(lib *netlink.Handle, index int) (int, error) {
+	var neighs []dataplane.Neigh
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		ns, err := lib.NeighList(index, fam)
+		if err != nil {
+			return 0, err
+		}
+		for _, n := range ns {
+			if n.State&netlink.NUD_PERMANENT != 0 {
+				ip, _ := netip.AddrFromSlice(n.IP)
+				neighs = append(neighs, dataplane.Neigh{LinkIndex: n.LinkIndex, IP: ip.Unmap(), MAC: [6]byte(n.HardwareAddr)})
+			}
+		}
+	}
+	fdb, err := lib.NeighList(index, unix.AF_BRIDGE)
+	if err != nil {
+		return 0, err
+	}
+	var fdbOut []dataplane.FDBEntry
+	for _, n := range fdb {
+		if n.IP != nil && n.LinkIndex == index {
+			ip, _ := netip.AddrFromSlice(n.IP)
+			fdbOut = append(fdbOut, dataplane.FDBEntry{LinkIndex: index, MAC: [6]byte(n.HardwareAddr), Dst: ip.Unmap()})
+		}
+	}
+	rs, err := lib.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE)
+	if err != nil {
+		return 0, err
+	}
+	var routes []dataplane.Route
+	for _, r := range rs {
+		if len(r.MultiPath) == 0 && r.Dst != nil {
+			a, _ := netip.AddrFromSlice(r.Dst.IP)
+			ones, _ := r.Dst.Mask.Size()
+			gw, _ := netip.AddrFromSlice(r.Gw)
+			routes = append(routes, dataplane.Route{Dst: netip.PrefixFrom(a.Unmap(), ones), Gw: gw.Unmap(), LinkIndex: r.LinkIndex,
+				OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, Protocol: uint8(r.Protocol), Metric: uint32(r.Priority)})
+		}
+	}
+	return len(neighs) + len(fdbOut) + len(routes), nil
+}

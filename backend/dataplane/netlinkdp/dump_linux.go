@@ -158,19 +158,26 @@ func (s *dumpSizes) hint(t dumpTable) int {
 	return n + n/16
 }
 
-// grow counts entries added (delta > 0) or deleted in t since its last dump.
+// grow counts entries added (delta > 0) or deleted in t since its last
+// dump; a table not dumped yet is left alone.
 func (s *dumpSizes) grow(t dumpTable, delta int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.n == nil {
-		s.n = map[dumpTable]int{}
+	if n, ok := s.n[t]; ok {
+		s.n[t] = max(n+delta, 0)
 	}
-	s.n[t] = max(s.n[t]+delta, 0)
 }
+
+// maxDumpTables bounds the tables remembered: a VXLAN device re-created
+// gets a new index, and so its neighbour and FDB tables new keys.
+const maxDumpTables = 64
 
 func (s *dumpSizes) keep(t dumpTable, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.n[t]; !ok && len(s.n) >= maxDumpTables {
+		clear(s.n)
+	}
 	if s.n == nil {
 		s.n = map[dumpTable]int{}
 	}

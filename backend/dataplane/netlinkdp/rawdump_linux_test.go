@@ -247,6 +247,12 @@ func TestDumpSizedFromTable(t *testing.T) {
 	if _, err := dp.Routes(dataplane.IPv4); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := dp.Neighs(vx.Index); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dp.FDB(vx.Index); err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
 		gw := netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)})
 		mac := [6]byte{2, 0, 0, 0, byte(i >> 8), byte(i)}
@@ -279,6 +285,27 @@ func TestDumpSizedFromTable(t *testing.T) {
 				t.Errorf("dump %d of the %s: %d entries in an array of %d, want at least %d in at most %d",
 					round, r.what, r.len, r.cap, n, r.len+r.len/16)
 			}
+		}
+	}
+}
+
+// TestDumpSizesBounded: the sizes remembered are bounded (a device
+// re-created gets a new index, its tables new keys), and entries changed
+// in a table never dumped are not counted.
+func TestDumpSizesBounded(t *testing.T) {
+	var s dumpSizes
+	s.grow(dumpTable{kind: 'n', link: 1}, 5)
+	if n := s.hint(dumpTable{kind: 'n', link: 1}); n != 0 {
+		t.Errorf("hint for a table never dumped = %d, want 0", n)
+	}
+	for i := range 10 * maxDumpTables {
+		s.keep(dumpTable{kind: 'n', link: i}, 100)
+		s.grow(dumpTable{kind: 'n', link: i}, 16)
+		if len(s.n) > maxDumpTables {
+			t.Fatalf("%d tables remembered after %d, want at most %d", len(s.n), i+1, maxDumpTables)
+		}
+		if n := s.hint(dumpTable{kind: 'n', link: i}); n != 116+116/16 {
+			t.Fatalf("hint = %d, want %d", n, 116+116/16)
 		}
 	}
 }
