@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/weft-net/weft/backend/dataplane"
@@ -393,6 +394,78 @@ func TestPeerLogs(t *testing.T) {
 	}
 	want := []string{"peer added 10.244.2.0/24 198.18.0.2", "peer removed 10.244.2.0/24 <nil>"}
 	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("peer logs (-want +got):\n%s", d)
+	}
+}
+
+// TestPeerLogsSummarised: a step that adds or removes more than
+// peerLogLimit peers, whether by lease events or with a whole new peer
+// set, logs them one by one at debug level only, and one "peers changed"
+// line with the counts at info level.
+func TestPeerLogsSummarised(t *testing.T) {
+	e := newFakeEnv(t)
+	log, hook := test.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	n := startNode(t, e, subnet.BackendConfig{}, Options{Log: log}, lease(1, "198.18.0.1", false))
+	const many = 2 * (peerLogLimit + 1) // removing half is still more than the limit
+	var peers []subnet.Lease
+	for i := range many {
+		peers = append(peers, lease(10+i, fmt.Sprintf("198.18.0.%d", 10+i), false))
+	}
+	n.b.SetPeers(peers) // a new set: planned afresh
+	waitSnapshot(t, e, expectPeers(peers))
+	var evs []subnet.Event
+	for _, l := range peers[:many/2] {
+		evs = append(evs, subnet.RemovedEvent(l))
+	}
+	n.b.ApplyEvents(evs) // events: the plan updated
+	waitSnapshot(t, e, expectPeers(peers[many/2:]))
+	n.b.SetPeers(nil)
+	waitSnapshot(t, e, expectPeers(nil))
+	n.stop(t)
+	var summaries []string
+	debug := map[string]int{}
+	for _, en := range hook.AllEntries() {
+		switch {
+		case en.Message == "peers changed":
+			summaries = append(summaries, fmt.Sprintf("%s added=%v removed=%v", en.Level, en.Data["added"], en.Data["removed"]))
+		case strings.HasPrefix(en.Message, "peer ") && en.Level == logrus.DebugLevel:
+			debug[en.Message]++
+		case strings.HasPrefix(en.Message, "peer "):
+			t.Errorf("%q logged at %s in a step of more than %d peers", en.Message, en.Level, peerLogLimit)
+		}
+	}
+	want := []string{fmt.Sprintf("info added=%d removed=0", many), fmt.Sprintf("info added=0 removed=%d", many/2),
+		fmt.Sprintf("info added=0 removed=%d", many/2)}
+	if d := cmp.Diff(want, summaries); d != "" {
+		t.Errorf("summaries (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(map[string]int{"peer added": many, "peer removed": many}, debug); d != "" {
+		t.Errorf("per-peer lines at debug level (-want +got):\n%s", d)
+	}
+}
+
+// TestPeerLogsCountsAtInfo: with the log at info level, a large new peer
+// set is counted whole in its summary though its peers are not kept for
+// per-peer lines.
+func TestPeerLogsCountsAtInfo(t *testing.T) {
+	e := newFakeEnv(t)
+	log, hook := test.NewNullLogger()
+	n := startNode(t, e, subnet.BackendConfig{}, Options{Log: log}, lease(1, "198.18.0.1", false))
+	var peers []subnet.Lease
+	for i := range 3 * peerLogLimit {
+		peers = append(peers, lease(10+i, fmt.Sprintf("198.18.0.%d", 10+i), false))
+	}
+	n.b.SetPeers(peers)
+	waitSnapshot(t, e, expectPeers(peers))
+	n.stop(t)
+	var got []string
+	for _, en := range hook.AllEntries() {
+		if strings.HasPrefix(en.Message, "peer") {
+			got = append(got, fmt.Sprintf("%s %s added=%v", en.Level, en.Message, en.Data["added"]))
+		}
+	}
+	if d := cmp.Diff([]string{fmt.Sprintf("info peers changed added=%d", 3*peerLogLimit)}, got); d != "" {
 		t.Errorf("peer logs (-want +got):\n%s", d)
 	}
 }

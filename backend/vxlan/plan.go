@@ -121,6 +121,38 @@ type fdbRef struct {
 
 func newPlan(l Local) plan { return newPlanFor(l, 0) }
 
+// has reports whether the lease keyed sn (peerKey) has planned entries in
+// either family.
+func (p *plan) has(sn netip.Prefix) bool {
+	if _, ok := p.peers[sn]; ok {
+		return true
+	}
+	_, ok := p.v6of[sn]
+	return ok
+}
+
+// primaryKeys returns the keys (peerKey) of the planned leases for which
+// keep is true: the planned subnets but the IPv6 ones of dual-stack
+// leases, and the leases planned in IPv6 only.
+func (p *plan) primaryKeys(keep func(netip.Prefix) bool) []netip.Prefix {
+	second := make(map[netip.Prefix]bool, len(p.v6of))
+	for _, v6 := range p.v6of {
+		second[v6] = true
+	}
+	var out []netip.Prefix
+	for sn := range p.peers {
+		if !second[sn] && keep(sn) {
+			out = append(out, sn)
+		}
+	}
+	for sn := range p.v6of {
+		if _, ok := p.peers[sn]; !ok && keep(sn) {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
 // newPlanFor is newPlan for about n peers: maps grown entry by entry end
 // up a quarter larger than maps made for their size (at 10,000 peers,
 // 0.4 MB more of weftd's peak).

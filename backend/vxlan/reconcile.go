@@ -194,12 +194,38 @@ func (b *Backend) replan(ls *loopState, prev Local) {
 	ls.plan = newPlanFor(ls.local, b.in.size())
 	ls.programmed = 0
 	var problems []Problem
+	type came struct {
+		sn netip.Prefix
+		s  peerSpec
+	}
+	// Every peer that came is kept for its log line only where it is
+	// logged: in a small step, or at debug level (a cold start plans
+	// thousands of peers at weftd's peak memory).
+	var cameList []came
+	cameN, keepAll := 0, debugEnabled(b.log)
 	b.in.each(func(sn netip.Prefix, s peerSpec) {
 		if err := planSpec(ls.local, sn, &s, func(e peerEntries) { ls.addPeer(sn, e, s.rev) }); err != nil {
 			problems = append(problems, Problem{Subnet: sn, Err: err})
 		}
+		if ls.plan.has(sn) && !old.has(sn) {
+			if cameN++; cameN <= peerLogLimit || keepAll {
+				cameList = append(cameList, came{sn, s})
+			}
+		}
 	})
 	b.warnProblems(ls, problems)
+	// The peers that came or went with the new set (the start, a re-list,
+	// lease events planned with a change of the node's devices).
+	went := old.primaryKeys(func(sn netip.Prefix) bool { return !ls.plan.has(sn) })
+	pl := b.peerLog(cameN + len(went))
+	pl.added = cameN - len(cameList) // counted, not logged one by one
+	for i := range cameList {
+		pl.peer(cameList[i].sn, &cameList[i].s, false, true)
+	}
+	for _, sn := range went {
+		pl.peer(sn, nil, true, false)
+	}
+	pl.done()
 	for k, p := range ls.peers {
 		o, ok := old.peers[k]
 		if !ok {
@@ -259,11 +285,18 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec
 	return err
 }
 
+// peerLogLimit is how many peers one step logs one by one at info level.
+// A larger step (a re-list, many nodes rebooted at once) would log a line
+// per peer on every node of the cluster at the same moment: it logs them
+// at debug level and one "peers changed" line with the counts at info.
+const peerLogLimit = 16
+
 // updatePlan re-plans the changed peers (a nil digest: removed) and logs
-// each that came or went.
+// those that came or went.
 func (b *Backend) updatePlan(ls *loopState, changes map[netip.Prefix]*peerSpec) {
+	pl := b.peerLog(len(changes))
 	for sn, s := range changes {
-		_, was := ls.peers[sn]
+		was := ls.plan.has(sn)
 		ls.removePeer(sn)
 		if v6, ok := ls.v6of[sn]; ok {
 			ls.removePeer(v6)
@@ -279,7 +312,61 @@ func (b *Backend) updatePlan(ls *loopState, changes map[netip.Prefix]*peerSpec) 
 				b.warnProblems(ls, []Problem{{Subnet: sn, Err: err}})
 			}
 		}
-		b.logPeer(sn, s, was, planned)
+		pl.peer(sn, s, was, planned)
+	}
+	pl.done()
+}
+
+// peerLog logs the peers one step added or removed (see peerLogLimit).
+type peerLog struct {
+	b              *Backend
+	quiet          bool
+	added, removed int
+}
+
+// debugEnabled reports whether l logs at debug level.
+func debugEnabled(l logrus.FieldLogger) bool {
+	switch l := l.(type) {
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	}
+	return true
+}
+
+// peerLog starts the log of a step that changes n subnets.
+func (b *Backend) peerLog(n int) *peerLog { return &peerLog{b: b, quiet: n > peerLogLimit} }
+
+// peer logs a peer that came or went, at debug level in a large step. Our
+// own lease, reservations and skipped leases are no peers; fields are
+// logged only with a value.
+func (p *peerLog) peer(sn netip.Prefix, s *peerSpec, was, planned bool) {
+	level := logrus.InfoLevel
+	if p.quiet {
+		level = logrus.DebugLevel
+	}
+	switch {
+	case planned:
+		p.added++
+		f := logrus.Fields{"subnet": sn}
+		if s.public.IsValid() {
+			f["public_ip"] = s.public
+		}
+		if !s.mac.IsZero() {
+			f["vtep_mac"] = s.mac
+		}
+		p.b.log.WithFields(f).Log(level, "peer added")
+	case was:
+		p.removed++
+		p.b.log.WithField("subnet", sn).Log(level, "peer removed")
+	}
+}
+
+// done logs a large step's counts.
+func (p *peerLog) done() {
+	if p.quiet && p.added+p.removed > 0 {
+		p.b.log.WithFields(logrus.Fields{"added": p.added, "removed": p.removed}).Info("peers changed")
 	}
 }
 
@@ -294,24 +381,6 @@ func specV6(s *peerSpec) netip.Prefix {
 		return netip.Prefix{}
 	}
 	return s.v6.subnet
-}
-
-// logPeer logs a peer that came or went. Our own lease, reservations and
-// skipped leases are no peers; fields are logged only with a value.
-func (b *Backend) logPeer(sn netip.Prefix, s *peerSpec, was, planned bool) {
-	switch {
-	case planned:
-		f := logrus.Fields{"subnet": sn}
-		if s.public.IsValid() {
-			f["public_ip"] = s.public
-		}
-		if !s.mac.IsZero() {
-			f["vtep_mac"] = s.mac
-		}
-		b.log.WithFields(f).Info("peer added")
-	case was:
-		b.log.WithField("subnet", sn).Info("peer removed")
-	}
 }
 
 // repair re-adds the entries the kernel reported deleted: the peers they

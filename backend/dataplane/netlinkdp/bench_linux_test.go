@@ -15,6 +15,7 @@ import (
 	"github.com/weft-net/weft/backend/dataplane/dataplanetest"
 	"github.com/weft-net/weft/backend/dataplane/netlinkdp"
 	"github.com/weft-net/weft/backend/vxlan"
+	"github.com/weft-net/weft/internal/nstest"
 )
 
 const benchPeers = 5000
@@ -42,6 +43,24 @@ func benchPeerSet(n, index int) []benchPeer {
 		}
 	}
 	return out
+}
+
+// vxlanSpec is the VXLAN device the benchmarks program, on h's underlay.
+func vxlanSpec(h dataplanetest.Harness) dataplane.VXLANSpec {
+	return dataplane.VXLANSpec{Name: "flannel.1", MTU: 1450, VXLANAttrs: dataplane.VXLANAttrs{
+		VNI: 1, Port: 8472, Local: dataplanetest.UnderlayAddr.Addr(), UnderlayIndex: h.Underlay.Index}}
+}
+
+// benchHarness is a harness namespace with its Dataplane and a netlink
+// library handle in the same namespace, for the A/B benchmarks.
+func benchHarness(b *testing.B) (dataplanetest.Harness, *nstest.NS, *netlinkdp.Dataplane, *netlink.Handle) {
+	h, ns := newHarnessNS(b)
+	lib, err := netlink.NewHandleAt(ns.Handle, unix.NETLINK_ROUTE)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lib.Close)
+	return h, ns, h.DP.(*netlinkdp.Dataplane), lib
 }
 
 // libPath programs entries with the netlink library's Handle, converting
@@ -85,19 +104,12 @@ func (p rawPath) set(e *benchPeer) error {
 func BenchmarkRequestPath(b *testing.B) {
 	for _, path := range []string{"raw", "netlink-handle"} {
 		b.Run(path, func(b *testing.B) {
-			h, ns := newHarnessNS(b)
-			dp := h.DP.(*netlinkdp.Dataplane)
-			lib, err := netlink.NewHandleAt(ns.Handle, unix.NETLINK_ROUTE)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer lib.Close()
+			h, ns, dp, lib := benchHarness(b)
 			set := rawPath{dp}.set
 			if path != "raw" {
 				set = libPath{lib}.set
 			}
-			spec := dataplane.VXLANSpec{Name: "flannel.1", MTU: 1450, VXLANAttrs: dataplane.VXLANAttrs{
-				VNI: 1, Port: 8472, Local: dataplanetest.UnderlayAddr.Addr(), UnderlayIndex: h.Underlay.Index}}
+			spec := vxlanSpec(h)
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
@@ -135,15 +147,8 @@ const dumpPeers = 10000
 func BenchmarkTableDump(b *testing.B) {
 	for _, path := range []string{"weft", "library"} {
 		b.Run(path, func(b *testing.B) {
-			h, ns := newHarnessNS(b)
-			dp := h.DP.(*netlinkdp.Dataplane)
-			lib, err := netlink.NewHandleAt(ns.Handle, unix.NETLINK_ROUTE)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer lib.Close()
-			l, err := dp.CreateVXLAN(dataplane.VXLANSpec{Name: "flannel.1", MTU: 1450, VXLANAttrs: dataplane.VXLANAttrs{
-				VNI: 1, Port: 8472, Local: dataplanetest.UnderlayAddr.Addr(), UnderlayIndex: h.Underlay.Index}})
+			h, _, dp, lib := benchHarness(b)
+			l, err := dp.CreateVXLAN(vxlanSpec(h))
 			if err != nil {
 				b.Fatal(err)
 			}
