@@ -13,11 +13,18 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/vishvananda/netns"
 )
@@ -25,10 +32,30 @@ import (
 // Path returns the bind-mount path of a named namespace.
 func Path(name string) string { return "/var/run/netns/" + name }
 
-// Create adds a named namespace and brings its loopback up.
+// OwnerDir records which process created each namespace Create made: a
+// file per namespace holding the creator's PID, removed by Delete. A
+// process killed before it could clean up (a test binary at go test's
+// timeout, which runs no cleanup) leaves its namespaces behind; the next
+// Create in any process deletes those whose creator is gone.
+var OwnerDir = "/run/weft-netns-owners"
+
+var sweepOnce sync.Once
+
+// Create adds a named namespace, records this process as its owner and
+// brings its loopback up. The first Create of a process first deletes the
+// namespaces left by dead owners (SweepOrphans).
 func Create(name string) error {
+	sweepOnce.Do(func() { _, _ = SweepOrphans() })
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip netns add %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	err := os.MkdirAll(OwnerDir, 0o755)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(OwnerDir, name), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	}
+	if err != nil {
+		_ = Delete(name)
+		return fmt.Errorf("netns %s: record owner: %w", name, err)
 	}
 	if _, err := Exec(name, "ip", "link", "set", "lo", "up"); err != nil {
 		_ = Delete(name)
@@ -37,13 +64,55 @@ func Create(name string) error {
 	return nil
 }
 
-// Delete removes a named namespace; a missing one is not an error.
+// Delete removes a named namespace and its owner record; a missing one is
+// not an error.
 func Delete(name string) error {
 	out, err := exec.Command("ip", "netns", "del", name).CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "No such file") {
 		return fmt.Errorf("ip netns del %s: %w: %s", name, err, strings.TrimSpace(string(out)))
 	}
+	if err := os.Remove(filepath.Join(OwnerDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("netns %s: remove owner record: %w", name, err)
+	}
 	return nil
+}
+
+// SweepOrphans deletes the namespaces Create made in processes that no
+// longer exist, and returns their names. A namespace whose owner's PID is
+// in use (by its owner, or by another process since) is left alone, as is
+// every namespace Create did not make.
+func SweepOrphans() ([]string, error) {
+	ents, err := os.ReadDir(OwnerDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netns owners: %w", err)
+	}
+	var gone []string
+	var errs []error
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(OwnerDir, e.Name()))
+		if err != nil {
+			continue // deleted meanwhile by its owner
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || alive(pid) {
+			continue
+		}
+		if err := Delete(e.Name()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		gone = append(gone, e.Name())
+	}
+	return gone, errors.Join(errs...)
+}
+
+// alive reports whether a process with pid exists (EPERM: it exists, not ours).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Exec runs a command inside the namespace (ip netns exec) and returns its

@@ -42,21 +42,25 @@ type NS struct {
 	Handle netns.NsHandle
 }
 
-// New creates a namespace named "wt-<random>" with loopback up, deleted at cleanup.
+// New creates a namespace named "wt-<random>" with loopback up, deleted at
+// cleanup.
 func New(t testing.TB) *NS {
 	t.Helper()
 	RequireRoot(t)
 	name := "wt-" + randHex(4)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("nstest: ip netns add %s: %v: %s", name, err, out)
+	// Through internal/netns, which records this process as the owner: a
+	// test binary killed at go test's timeout runs no cleanup, and the
+	// next test process that creates a namespace deletes what it left.
+	if err := wnetns.Create(name); err != nil {
+		t.Fatalf("nstest: %v", err)
 	}
 	n := &NS{Name: name}
 	t.Cleanup(func() {
 		if n.Handle.IsOpen() {
 			_ = n.Handle.Close()
 		}
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("nstest: ip netns del %s: %v: %s", name, err, out)
+		if err := wnetns.Delete(name); err != nil {
+			t.Errorf("nstest: %v", err)
 		}
 	})
 	h, err := netns.GetFromName(name)
@@ -64,7 +68,6 @@ func New(t testing.TB) *NS {
 		t.Fatalf("nstest: open netns %s: %v", name, err)
 	}
 	n.Handle = h
-	n.MustRun(t, "ip", "link", "set", "lo", "up")
 	return n
 }
 
