@@ -57,7 +57,13 @@ type Options struct {
 	OnPeerProgrammed func(latency time.Duration)
 	// KernelRelease overrides `uname -r` for TxChecksumOffload "auto".
 	KernelRelease string
+	// PeerLogWindow is the period over which at most peerLogLimit peers
+	// are logged one by one at info level (default 1 min; see peerLog).
+	PeerLogWindow time.Duration
 }
+
+// DefaultPeerLogWindow is Options.PeerLogWindow's default.
+const DefaultPeerLogWindow = time.Minute
 
 // Backend is the VXLAN backend. Build it with New. Setup must be called
 // before Run; SetPeers, ApplyEvents, Status and MTU are safe to call from
@@ -75,6 +81,8 @@ type Backend struct {
 
 	in     inbox
 	status statusBox
+	// budget is the Run loop's count of per-peer log lines (see peerLog).
+	budget peerLogBudget
 }
 
 // New returns a VXLAN backend for cfg (the network config's Backend
@@ -99,6 +107,9 @@ func New(cfg subnet.BackendConfig, dp dataplane.Dataplane, opts Options) (*Backe
 	}
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = time.Second
+	}
+	if opts.PeerLogWindow <= 0 {
+		opts.PeerLogWindow = DefaultPeerLogWindow
 	}
 	if opts.KernelRelease == "" {
 		opts.KernelRelease = kernelRelease()

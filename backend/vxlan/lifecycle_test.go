@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -467,5 +468,58 @@ func TestPeerLogsCountsAtInfo(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{fmt.Sprintf("info peers changed added=%d", 3*peerLogLimit)}, got); d != "" {
 		t.Errorf("peer logs (-want +got):\n%s", d)
+	}
+}
+
+// TestPeerLogBudget: over one PeerLogWindow at most peerLogLimit peers are
+// logged at info level, each in its own step; the rest are logged at
+// debug level and counted, and their counts come out in one "peers
+// changed" line once the window has ended. Then a new window starts.
+func TestPeerLogBudget(t *testing.T) {
+	log, hook := test.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	b, err := New(subnet.BackendConfig{}, nil, Options{Log: log, PeerLogWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	step := func(at time.Duration, i int, added bool) {
+		pl := b.peerLogAt(t0.Add(at), 1)
+		s := specOf(&[]subnet.Lease{lease(10+i, "198.18.0.10", false)}[0])
+		pl.peer(netip.MustParsePrefix(fmt.Sprintf("10.244.%d.0/24", 10+i)), &s, !added, added)
+		pl.done()
+	}
+	count := func() (info, debug int, summaries []string) {
+		for _, en := range hook.AllEntries() {
+			switch {
+			case en.Message == "peers changed":
+				summaries = append(summaries, fmt.Sprintf("added=%v removed=%v over=%v", en.Data["added"], en.Data["removed"], en.Data["over"]))
+			case strings.HasPrefix(en.Message, "peer ") && en.Level == logrus.InfoLevel:
+				info++
+			case strings.HasPrefix(en.Message, "peer "):
+				debug++
+			}
+		}
+		return info, debug, summaries
+	}
+	for i := range 2 * peerLogLimit {
+		step(time.Duration(i)*time.Second, i, i%4 != 3)
+	}
+	if info, debug, sums := count(); info != peerLogLimit || debug != peerLogLimit || len(sums) != 0 {
+		t.Fatalf("within the window: %d at info, %d at debug, summaries %q; want %d, %d, none",
+			info, debug, sums, peerLogLimit, peerLogLimit)
+	}
+	b.flushPeerLog(t0.Add(59 * time.Second))
+	if _, _, sums := count(); len(sums) != 0 {
+		t.Fatalf("summary before the window ended: %q", sums)
+	}
+	b.flushPeerLog(t0.Add(61 * time.Second))
+	_, _, sums := count()
+	if want := []string{"added=12 removed=4 over=1m1s"}; !slices.Equal(sums, want) {
+		t.Fatalf("summaries %q, want %q", sums, want)
+	}
+	step(62*time.Second, 0, true)
+	if info, _, _ := count(); info != peerLogLimit+1 {
+		t.Errorf("after the window: %d peers at info, want %d (a new window)", info, peerLogLimit+1)
 	}
 }

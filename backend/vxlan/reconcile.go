@@ -285,11 +285,49 @@ func (b *Backend) applyChanges(ls *loopState, changes map[netip.Prefix]*peerSpec
 	return err
 }
 
-// peerLogLimit is how many peers one step logs one by one at info level.
-// A larger step (a re-list, many nodes rebooted at once) would log a line
-// per peer on every node of the cluster at the same moment: it logs them
-// at debug level and one "peers changed" line with the counts at info.
+// peerLogLimit bounds the peers logged one by one at info level: in one
+// step, and over one Options.PeerLogWindow. A larger step (a re-list, many
+// nodes rebooted at once) logs its peers at debug level and one "peers
+// changed" line with the counts at info; beyond the limit in a window
+// (steady churn in a large cluster), peers are logged at debug level and
+// counted, and one "peers changed" line with the counts follows when the
+// window ends. Otherwise every node of a 10,000-node cluster would log a
+// line per peer change of the cluster.
 const peerLogLimit = 16
+
+// peerLogBudget counts the per-peer lines of the current window, and the
+// peers logged at debug level only since the budget ran out.
+type peerLogBudget struct {
+	start          time.Time
+	logged         int
+	added, removed int
+}
+
+// take reports whether one more peer may be logged at info level now.
+func (pb *peerLogBudget) take(now time.Time, window time.Duration) bool {
+	if now.Sub(pb.start) >= window && pb.added+pb.removed == 0 {
+		pb.start, pb.logged = now, 0
+	}
+	if pb.logged < peerLogLimit {
+		pb.logged++
+		return true
+	}
+	return false
+}
+
+// flushPeerLog logs the peers counted since the budget ran out, once
+// their window has ended, and starts a new window. Run calls it every
+// step, so the counts come out within a resync interval of the window's
+// end even if no peer changes meanwhile.
+func (b *Backend) flushPeerLog(now time.Time) {
+	pb := &b.budget
+	if pb.added+pb.removed == 0 || now.Sub(pb.start) < b.opts.PeerLogWindow {
+		return
+	}
+	b.log.WithFields(logrus.Fields{"added": pb.added, "removed": pb.removed, "over": now.Sub(pb.start).Round(time.Second).String()}).
+		Info("peers changed")
+	*pb = peerLogBudget{start: now}
+}
 
 // updatePlan re-plans the changed peers (a nil digest: removed) and logs
 // those that came or went.
@@ -320,8 +358,17 @@ func (b *Backend) updatePlan(ls *loopState, changes map[netip.Prefix]*peerSpec) 
 // peerLog logs the peers one step added or removed (see peerLogLimit).
 type peerLog struct {
 	b              *Backend
-	quiet          bool
+	now            time.Time
+	quiet          bool // a large step: summarised by done
 	added, removed int
+}
+
+// peerLog starts the log of a step that changes n subnets.
+func (b *Backend) peerLog(n int) *peerLog { return b.peerLogAt(time.Now(), n) }
+
+func (b *Backend) peerLogAt(now time.Time, n int) *peerLog {
+	b.flushPeerLog(now)
+	return &peerLog{b: b, now: now, quiet: n > peerLogLimit}
 }
 
 // debugEnabled reports whether l logs at debug level.
@@ -335,20 +382,31 @@ func debugEnabled(l logrus.FieldLogger) bool {
 	return true
 }
 
-// peerLog starts the log of a step that changes n subnets.
-func (b *Backend) peerLog(n int) *peerLog { return &peerLog{b: b, quiet: n > peerLogLimit} }
-
-// peer logs a peer that came or went, at debug level in a large step. Our
-// own lease, reservations and skipped leases are no peers; fields are
-// logged only with a value.
+// peer logs a peer that came or went: at info level within the budget,
+// else at debug level and counted. Our own lease, reservations and
+// skipped leases are no peers; fields are logged only with a value.
 func (p *peerLog) peer(sn netip.Prefix, s *peerSpec, was, planned bool) {
-	level := logrus.InfoLevel
-	if p.quiet {
-		level = logrus.DebugLevel
+	if !planned && !was {
+		return
 	}
+	level := logrus.InfoLevel
 	switch {
-	case planned:
-		p.added++
+	case p.quiet:
+		level = logrus.DebugLevel
+		if planned {
+			p.added++
+		} else {
+			p.removed++
+		}
+	case !p.b.budget.take(p.now, p.b.opts.PeerLogWindow):
+		level = logrus.DebugLevel
+		if planned {
+			p.b.budget.added++
+		} else {
+			p.b.budget.removed++
+		}
+	}
+	if planned {
 		f := logrus.Fields{"subnet": sn}
 		if s.public.IsValid() {
 			f["public_ip"] = s.public
@@ -357,10 +415,9 @@ func (p *peerLog) peer(sn netip.Prefix, s *peerSpec, was, planned bool) {
 			f["vtep_mac"] = s.mac
 		}
 		p.b.log.WithFields(f).Log(level, "peer added")
-	case was:
-		p.removed++
-		p.b.log.WithField("subnet", sn).Log(level, "peer removed")
+		return
 	}
+	p.b.log.WithField("subnet", sn).Log(level, "peer removed")
 }
 
 // done logs a large step's counts.

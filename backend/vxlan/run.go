@@ -210,6 +210,7 @@ func (b *Backend) step(ls *loopState) (full bool, err error) {
 			err = errors.Join(err, rerr)
 		}
 	}
+	b.flushPeerLog(time.Now())
 	// Latencies first: whoever sees the new status (a test waiting for
 	// every peer) finds them reported.
 	b.reportLatency(ls, bt.full)
