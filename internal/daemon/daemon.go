@@ -38,6 +38,15 @@ type daemon struct {
 
 	mu    sync.Mutex
 	lease subnet.Lease
+	// leaseWrite is held across each write of our key's value and each
+	// decision on what the key holds (re-claim, defence), so that the
+	// defence never takes our own new value, seen by the watch before the
+	// write returned, for someone else's and writes the old one back (a
+	// node whose address changed would be left announcing the old one).
+	leaseWrite sync.Mutex
+	// afterLeaseWrite, set by tests only, runs between a write of our
+	// key's value and recording the lease it returned.
+	afterLeaseWrite func()
 	// ownRemoved signals that a watch saw our own key deleted; ownChanged
 	// that it saw our key hold something we did not write; leaseUpdated
 	// that we rewrote our lease's value.
@@ -369,14 +378,14 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 		case <-d.ownRemoved:
 			cancel()
 			if err = <-errc; err == nil {
-				err = d.reclaimDeleted(ctx)
+				err = d.onOwnRemoved(ctx)
 			}
 		case <-d.ownChanged:
 			// The keep-alive restarts below with whatever lease we hold after
 			// the check (a re-claim or an adopted reservation changes it).
 			cancel()
 			if err = <-errc; err == nil {
-				err = d.checkOwnKey(ctx)
+				err = d.onOwnChanged(ctx)
 			}
 		case <-d.leaseUpdated:
 			// The lease's value changed (new PublicIP): keep alive the new one,
@@ -396,6 +405,22 @@ func (d *daemon) keepAlive(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// onOwnRemoved re-claims our key after the watch saw it deleted.
+func (d *daemon) onOwnRemoved(ctx context.Context) error {
+	d.leaseWrite.Lock()
+	defer d.leaseWrite.Unlock()
+	return d.reclaimDeleted(ctx)
+}
+
+// onOwnChanged acts on our key after the watch saw it hold a value other
+// than ours: once a write of our own in flight has returned (leaseWrite),
+// the key is read again and compared with the lease we then hold.
+func (d *daemon) onOwnChanged(ctx context.Context) error {
+	d.leaseWrite.Lock()
+	defer d.leaseWrite.Unlock()
+	return d.checkOwnKey(ctx)
 }
 
 // reclaimDeleted re-claims our subnet after our key was deleted (by an

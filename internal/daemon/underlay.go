@@ -107,7 +107,6 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 		}
 		d.log.WithFields(logrus.Fields{"iface": now.Name, "index": now.Index, "public_ip": now.PublicIP, "old_public_ip": ext.PublicIP}).
 			Warn("underlay interface changed; setting the device up again")
-		l := d.currentLease()
 		attrs, err := be.SetUnderlay(now)
 		if err != nil {
 			d.log.WithError(err).Error("set up device on the new underlay; retrying")
@@ -116,27 +115,42 @@ func (d *daemon) followUnderlay(ctx context.Context, src underlaySource, be back
 		ext = now
 		d.adm.setUnderlay(now)
 		d.adm.refresh(ctx)
-		if sameAttrs(attrs, l.Attrs) {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		nl, err := d.mgr.UpdateAttrs(cctx, l, attrs)
-		cancel()
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
+		switch err := d.updateLeaseAttrs(ctx, attrs); {
+		case errors.Is(err, context.Canceled):
+			return nil
+		case err != nil:
 			// Often a re-claim raced us (our key has a new revision): the
 			// next tick retries with the current lease.
 			d.log.WithError(err).Warn("update lease with the new public IP; retrying")
 			ext = backend.ExternalInterface{} // force another attempt
-			continue
 		}
-		d.setLease(nl)
-		select {
-		case d.leaseUpdated <- struct{}{}:
-		default:
-		}
-		d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "public_ip": nl.Attrs.PublicIP}).Info("lease updated with the new public IP")
 	}
+}
+
+// updateLeaseAttrs writes attrs into our lease key unless it holds them
+// already, holding leaseWrite from reading our lease to recording the
+// new one.
+func (d *daemon) updateLeaseAttrs(ctx context.Context, attrs subnet.LeaseAttrs) error {
+	d.leaseWrite.Lock()
+	defer d.leaseWrite.Unlock()
+	l := d.currentLease()
+	if sameAttrs(attrs, l.Attrs) {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nl, err := d.mgr.UpdateAttrs(cctx, l, attrs)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if d.afterLeaseWrite != nil {
+		d.afterLeaseWrite()
+	}
+	d.setLease(nl)
+	select {
+	case d.leaseUpdated <- struct{}{}:
+	default:
+	}
+	d.log.WithFields(logrus.Fields{"subnet": nl.Subnet, "public_ip": nl.Attrs.PublicIP}).Info("lease updated with the new public IP")
+	return nil
 }
