@@ -5,6 +5,7 @@ package etcd_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/weft-net/weft/internal/cluster"
 	"github.com/weft-net/weft/internal/nstest"
+	"github.com/weft-net/weft/internal/poll"
 	"github.com/weft-net/weft/internal/testbin"
+	"github.com/weft-net/weft/subnet"
 	"github.com/weft-net/weft/subnet/etcd"
 	"github.com/weft-net/weft/subnet/subnettest"
 )
@@ -42,10 +45,15 @@ func TestWatchResumesAfterQuorumLoss(t *testing.T) {
 	r := etcd.New(cl, "/p", log)
 	r.SetSerializableLists(true)
 	a := subnettest.MustCreate(t, r, subnettest.TestLease("10.244.3.0/24", "198.18.0.3"), time.Hour)
-	known, rev, err := r.ListLeasesForWatch(ctx)
-	if err != nil || len(known) != 1 {
-		t.Fatalf("list for watch: %v (%d leases, want 1)", err, len(known))
-	}
+	// The list is serializable: a member that has not applied the put yet
+	// answers without it (the watch would then deliver it as an event).
+	// Wait until the list shows it, so that the test starts from one lease.
+	var known []subnet.Lease
+	var rev int64
+	poll.Until(t, 10*time.Second, "a serializable list showing the lease", func() (bool, string) {
+		known, rev, err = r.ListLeasesForWatch(ctx)
+		return err == nil && len(known) == 1, fmt.Sprintf("%v (%d leases, want 1)", err, len(known))
+	})
 	w := subnettest.StartWatch(t, r, known, rev)
 
 	c.Etcd[1].Kill()
