@@ -304,8 +304,9 @@ type peerLogBudget struct {
 }
 
 // take reports whether one more peer may be logged at info level now.
+// flushPeerLog has run at now before: a window that ended holds no counts.
 func (pb *peerLogBudget) take(now time.Time, window time.Duration) bool {
-	if now.Sub(pb.start) >= window && pb.added+pb.removed == 0 {
+	if now.Sub(pb.start) >= window {
 		pb.start, pb.logged = now, 0
 	}
 	if pb.logged < peerLogLimit {

@@ -120,11 +120,10 @@ func (d *Dataplane) Routes(f dataplane.Family) ([]dataplane.Route, error) {
 
 // routeTable is the dump table of r's family.
 func routeTable(r dataplane.Route) dumpTable {
-	f := dataplane.IPv4
-	if !r.Dst.Addr().Is4() {
-		f = dataplane.IPv6
+	if r.Dst.Addr().Is4() {
+		return dumpTable{kind: 'r', family: unix.AF_INET}
 	}
-	return dumpTable{kind: 'r', family: uint8(familyOf(f))}
+	return dumpTable{kind: 'r', family: unix.AF_INET6}
 }
 
 // ReplaceRoute adds or replaces a main-table route.
